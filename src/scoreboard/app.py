@@ -1,0 +1,51 @@
+"""The application factory; its lifespan owns every shared resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from scoreboard import __version__, migrate
+from scoreboard.config import Settings
+from scoreboard.db import create_pool
+from scoreboard.health.router import router as health_router
+from scoreboard.kit.problems import install_problem_handlers
+from scoreboard.redis import create_redis
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the PostgreSQL pool and the Redis client; close them in reverse order."""
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(settings)
+        stack.push_async_callback(pool.close)
+        app.state.pool = pool
+        redis = create_redis(settings)
+        stack.push_async_callback(redis.aclose)
+        app.state.redis = redis
+        log.info("scoreboard %s ready to serve", __version__)
+        yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app for `settings` (default: from the environment)."""
+    settings = settings or Settings()
+    if settings.database_url is None or settings.redis_url is None:
+        raise RuntimeError("create_app needs database_url and redis_url; `scoreboard serve` provides them")
+    app = FastAPI(
+        title="Scoreboard",
+        version=__version__,
+        summary="A secure, live, auditable real-time leaderboard API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.migration_heads = migrate.head_revisions()
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    return app

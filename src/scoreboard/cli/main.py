@@ -1,0 +1,69 @@
+"""`scoreboard`: serve the API and operate it."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from scoreboard import __version__, migrate
+from scoreboard.cli import db
+from scoreboard.cli.runtime import servers
+from scoreboard.config import Settings
+from scoreboard.kit.logging import configure_logging
+
+app = typer.Typer(
+    help="Scoreboard: a secure, live, auditable real-time leaderboard API.",
+    no_args_is_help=True,
+    # Locals in a traceback can hold URLs with passwords and secrets.
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+
+
+@app.callback()
+def main() -> None:
+    """Configure logging before any command runs."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: SCOREBOARD_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: SCOREBOARD_PORT]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [default: SCOREBOARD_WORKERS]")] = None,
+) -> None:
+    """Run the API; with no URLs configured, on embedded PostgreSQL and Valkey."""
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    base = Settings(**overrides)  # type: ignore[arg-type]
+    with servers(base) as settings:
+        assert settings.database_url is not None
+        migrate.upgrade(settings.database_url)
+        if settings.workers == 1:
+            from scoreboard.app import create_app
+
+            uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+            return
+        # Worker processes build their own app from the environment, so hand them what we resolved.
+        os.environ.update(
+            SCOREBOARD_DATABASE_URL=settings.database_url,
+            SCOREBOARD_REDIS_URL=str(settings.redis_url),
+            SCOREBOARD_JWT_SECRET=settings.signing_secret,
+        )
+        uvicorn.run(
+            "scoreboard.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+        )

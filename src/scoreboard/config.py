@@ -1,0 +1,88 @@
+"""One settings object for the whole service, read from `SCOREBOARD_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scoreboard.embedded.process import read_or_create_secret
+
+# Secrets that appear in docs, tutorials and .env examples; refusing them outside development
+# stops a copy-pasted configuration from signing real tokens.
+KNOWN_DEFAULT_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", "scoreboard"})
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    """Where the service runs; only development may generate its own secret."""
+
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="SCOREBOARD_", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.development
+    database_url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
+    redis_url: str | None = Field(default=None, description="Redis URL; unset = embedded Valkey")
+    data_dir: Path = Path(".scoreboard")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    jwt_secret: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    db_pool_min_size: int = Field(default=1, ge=0)
+    db_pool_max_size: int = Field(default=8, ge=1)
+    embedded_postgres_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
+    embedded_redis_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _plain_postgres_url(cls, value: str | None) -> str | None:
+        # asyncpg wants postgresql://; accept SQLAlchemy-style URLs people paste from other tools.
+        if value and value.startswith("postgresql+asyncpg://"):
+            return "postgresql://" + value.removeprefix("postgresql+asyncpg://")
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must start with postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_outside_development(self) -> Settings:
+        if self.environment is Environment.development:
+            return self
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if not secret or secret.lower() in KNOWN_DEFAULT_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"SCOREBOARD_JWT_SECRET must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                f"characters when SCOREBOARD_ENVIRONMENT={self.environment.value}"
+            )
+        return self
+
+    @property
+    def uses_embedded(self) -> bool:
+        """Whether any server has to be started from the embedded wheels."""
+        return self.database_url is None or self.redis_url is None
+
+    @cached_property
+    def signing_secret(self) -> str:
+        """Return the JWT secret; in development one is generated once and kept in the data folder."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return read_or_create_secret(self.data_dir / "jwt_secret")

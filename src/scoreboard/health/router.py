@@ -1,0 +1,39 @@
+"""`/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from scoreboard.db import get_pool
+from scoreboard.health import service
+from scoreboard.health.schemas import Alive, Ready
+from scoreboard.kit.problems import ServiceUnavailable
+from scoreboard.redis import get_redis
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> Alive:
+    """Answer as long as the event loop runs; touches no dependency."""
+    return Alive()
+
+
+@router.get(
+    "/readyz",
+    summary="PostgreSQL and Redis answer and migrations are at head",
+    responses={503: {"description": "Not ready; `checks` says why"}},
+)
+async def readyz(request: Request) -> Ready:
+    """Report readiness, or 503 with the reason per dependency."""
+    settings = request.app.state.settings
+    checks = await service.readiness(
+        get_pool(request),
+        get_redis(request),
+        request.app.state.migration_heads,
+        settings.readiness_timeout_seconds,
+    )
+    if any(value != "ok" for value in checks.values()):
+        failing = ", ".join(f"{name}: {value}" for name, value in checks.items() if value != "ok")
+        raise ServiceUnavailable(f"not ready ({failing})", headers={"Retry-After": "5"}, checks=checks)
+    return Ready(checks=checks)

@@ -1,0 +1,1 @@
+"""Shared infrastructure: errors, logging."""
