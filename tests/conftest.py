@@ -119,6 +119,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         jwt_secret=TEST_SECRET,
         data_dir=tmp_path / "data",
+        bcrypt_rounds=4,
     )
 
 

@@ -9,11 +9,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from scoreboard import __version__, migrate
+from scoreboard.admin.router import router as admin_router
+from scoreboard.apikeys.router import router as apikeys_router
+from scoreboard.auth.router import router as auth_router
 from scoreboard.config import Settings
 from scoreboard.db import create_pool
 from scoreboard.health.router import router as health_router
 from scoreboard.kit.problems import install_problem_handlers
+from scoreboard.kit.ratelimit import SlidingWindow
 from scoreboard.redis import create_redis
+from scoreboard.users.router import router as users_router
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis
+        app.state.limiter = SlidingWindow(redis)
         log.info("scoreboard %s ready to serve", __version__)
         yield
 
@@ -47,5 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
-    app.include_router(health_router)
+    for router in (health_router, auth_router, users_router, admin_router, apikeys_router):
+        app.include_router(router)
     return app

@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     embedded_redis_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Authentication
+    jwt_issuer: str = "scoreboard"
+    jwt_audience: str = "scoreboard-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="Lower only in tests")
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    register_max_per_ip: int = Field(default=10, ge=1)
+    register_window_seconds: int = Field(default=3600, ge=1)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -1,8 +1,8 @@
-"""The asyncpg pool and the `Db` dependency (one connection, one transaction per request)."""
+"""The asyncpg pool and the `Db` dependency: one connection and one transaction per request."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 else:  # asyncpg's classes are generic only in its stubs
     Pool = asyncpg.Pool
     Connection = asyncpg.Connection
+
+AfterCommitHook = Callable[[], Awaitable[None]]
 
 
 async def _no_reset(conn: Connection) -> None:
@@ -45,10 +47,21 @@ def get_pool(request: Request) -> Pool:
     return pool
 
 
+def after_commit(request: Request, hook: AfterCommitHook) -> None:
+    """Run `hook` once this request's transaction has committed (never if it rolls back)."""
+    request.state.after_commit.append(hook)
+
+
 async def transaction(request: Request) -> AsyncIterator[Connection]:
     """Give the endpoint a connection inside a transaction the HTTP edge commits or rolls back."""
+    hooks: list[AfterCommitHook] = []
+    request.state.after_commit = hooks
     async with get_pool(request).acquire() as conn, conn.transaction():
         yield conn
+    # Side effects others can see (cache writes, publishes) only after the data they describe is durable.
+    for hook in hooks:
+        await hook()
 
 
-Db = Annotated[Connection, Depends(transaction)]
+# scope="function": commit before the response is sent, so a failed commit is the client's error response.
+Db = Annotated[Connection, Depends(transaction, scope="function")]

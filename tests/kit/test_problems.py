@@ -60,7 +60,9 @@ async def test_validation_errors_are_422_without_echoing_input(app: FastAPI, cli
     """Unknown fields and bad JSON are 422 problems listing where and why, never the input itself."""
     _add_probe_routes(app)
     body = _is_problem(await client.post("/probe/things", json={"name": "x", "password": "hunter2"}), 422)
-    assert body["errors"] == [{"loc": ["body", "password"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}]
+    assert body["errors"] == [
+        {"loc": ["body", "password"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
     assert "hunter2" not in str(body)
     malformed = await client.post("/probe/things", content=b"{not json", headers={"content-type": "application/json"})
     assert _is_problem(malformed, 422)["errors"][0]["type"] == "json_invalid"  # type: ignore[index]

@@ -30,6 +30,54 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+class BadRequest(ProblemError):
+    """The request cannot be understood as sent."""
+
+    status = 400
+    title = "Bad Request"
+
+
+class Unauthorized(ProblemError):
+    """No valid credentials; the client should (re-)authenticate."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="scoreboard"'}, **extra)
+
+
+class Forbidden(ProblemError):
+    """Authenticated, but not allowed to do this."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ProblemError):
+    """The resource does not exist (or the caller may not know it does)."""
+
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(ProblemError):
+    """The request conflicts with the current state."""
+
+    status = 409
+    title = "Conflict"
+
+
+class TooManyRequests(ProblemError):
+    """A rate limit or throttle refused the request."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail, headers={"Retry-After": str(retry_after), **(headers or {})}, **extra)
+
+
 class ServiceUnavailable(ProblemError):
     """A backing store does not answer."""
 

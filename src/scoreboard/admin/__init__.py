@@ -1,0 +1,1 @@
+"""Admin-only management of users."""

@@ -1,0 +1,51 @@
+"""`/api/admin/users`: list, search, deactivate and reactivate users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+
+from scoreboard.admin import service
+from scoreboard.admin.schemas import UserPage
+from scoreboard.auth import service as auth_service
+from scoreboard.auth.dependencies import AdminUser
+from scoreboard.auth.router import AppSettings
+from scoreboard.db import Db, after_commit
+from scoreboard.redis import RedisClient
+from scoreboard.users import service as users_service
+from scoreboard.users.schemas import PrivateUser
+
+router = APIRouter(prefix="/api/admin/users", tags=["admin"])
+
+
+@router.get("", summary="List or search users")
+async def list_users(
+    admin: AdminUser,
+    conn: Db,
+    q: Annotated[str | None, Query(max_length=255, description="Part of a username or e-mail")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> UserPage:
+    """Page through users, newest first, optionally filtered."""
+    return await service.search_users(conn, q, limit, offset)
+
+
+@router.post("/{user_id}/deactivate", summary="Deactivate a user")
+async def deactivate(
+    user_id: UUID, request: Request, admin: AdminUser, conn: Db, redis: RedisClient, settings: AppSettings
+) -> PrivateUser:
+    """Deactivate: the user leaves the board, their sessions end, they cannot log in."""
+    user, sessions = await users_service.deactivate(conn, user_id, "deactivated_by_admin")
+    after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
+    after_commit(request, lambda: users_service.sync_board_membership(redis, user))
+    return user
+
+
+@router.post("/{user_id}/reactivate", summary="Reactivate a user")
+async def reactivate(user_id: UUID, request: Request, admin: AdminUser, conn: Db, redis: RedisClient) -> PrivateUser:
+    """Reactivate: the user may log in again and is back on the board."""
+    user = await users_service.reactivate(conn, user_id)
+    after_commit(request, lambda: users_service.sync_board_membership(redis, user))
+    return user

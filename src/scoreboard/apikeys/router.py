@@ -1,0 +1,32 @@
+"""Admin endpoints for API keys."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from scoreboard.apikeys import service
+from scoreboard.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyView
+from scoreboard.auth.dependencies import AdminUser
+from scoreboard.db import Db
+
+router = APIRouter(prefix="/api/admin/api-keys", tags=["admin"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")
+async def create_key(body: ApiKeyCreate, admin: AdminUser, conn: Db) -> ApiKeyCreated:
+    """Create a key for a trusted game server."""
+    return await service.create_key(conn, body, created_by=admin.user_id)
+
+
+@router.get("", summary="List API keys")
+async def list_keys(admin: AdminUser, conn: Db) -> list[ApiKeyView]:
+    """List keys with their scopes and last use, never the secrets."""
+    return await service.list_keys(conn)
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
+async def revoke_key(key_id: UUID, admin: AdminUser, conn: Db) -> None:
+    """Revoke a key; requests with it get 401 from now on."""
+    await service.revoke_key(conn, key_id)

@@ -1,0 +1,1 @@
+"""Authentication: players and admins (JWT + refresh tokens), trusted servers (API keys)."""

@@ -1,0 +1,100 @@
+"""Who is calling: `Caller` (user or API key), `CurrentUser` (a player or admin), `AdminUser`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
+
+from scoreboard.apikeys import repository as apikeys_repository
+from scoreboard.auth import repository, service, tokens
+from scoreboard.db import get_pool
+from scoreboard.kit.problems import BadRequest, Forbidden, Unauthorized
+from scoreboard.redis import get_redis
+
+log = logging.getLogger(__name__)
+
+bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Trusted game server key")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    kind: Literal["user", "api_key"]
+    user_id: UUID | None = None
+    role: str | None = None
+    session_id: UUID | None = None
+    api_key_id: UUID | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+async def _from_access_token(request: Request, token: str) -> Principal:
+    claims = tokens.decode_access_token(request.app.state.settings, token)
+    try:
+        revoked = bool(await get_redis(request).exists(service.revoked_key(claims.session_id)))
+    except RedisError:
+        # Without the shared deny-list, ask the source of truth rather than accept a possibly revoked token.
+        async with get_pool(request).acquire() as conn:
+            revoked = not await repository.session_is_live(conn, claims.session_id)
+    if revoked:
+        raise Unauthorized("The access token has been revoked.")
+    return Principal("user", user_id=claims.user_id, role=claims.role, session_id=claims.session_id)
+
+
+async def _from_api_key(request: Request, key: str) -> Principal:
+    async with get_pool(request).acquire() as conn:
+        row = await apikeys_repository.live_key_by_hash(conn, tokens.digest(key))
+    if row is None:
+        raise Unauthorized("The API key is not valid.")
+    return Principal("api_key", api_key_id=row["id"], scopes=frozenset(row["scopes"]))
+
+
+async def optional_caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+) -> Principal | None:
+    """Resolve the caller if credentials were sent; invalid credentials are always a 401."""
+    if bearer is not None and api_key is not None:
+        raise BadRequest("Send either a bearer token or an API key, not both.")
+    if api_key is not None:
+        return await _from_api_key(request, api_key)
+    if bearer is not None:
+        return await _from_access_token(request, bearer.credentials)
+    if request.headers.get("authorization"):
+        raise Unauthorized("Only Bearer access tokens are accepted.")
+    return None
+
+
+async def caller(principal: Annotated[Principal | None, Depends(optional_caller)]) -> Principal:
+    """Require credentials of any kind."""
+    if principal is None:
+        raise Unauthorized("Authentication required.")
+    return principal
+
+
+async def current_user(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    """Require a logged-in player or admin (API keys act only where an endpoint names the user)."""
+    if principal.kind != "user":
+        raise Forbidden("This endpoint needs a user's access token, not an API key.")
+    return principal
+
+
+async def admin_user(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
+    """Require an admin."""
+    if principal.role != "admin":
+        raise Forbidden("Admins only.")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+OptionalCaller = Annotated[Principal | None, Depends(optional_caller)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+AdminUser = Annotated[Principal, Depends(admin_user)]

@@ -1,0 +1,169 @@
+"""Account rules: register, log in, rotate refresh tokens, revoke sessions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoreboard.auth import passwords, repository, tokens
+from scoreboard.auth.schemas import TokenPair
+from scoreboard.config import Settings
+from scoreboard.db import Connection
+from scoreboard.kit.problems import Conflict, Forbidden, TooManyRequests, Unauthorized
+from scoreboard.kit.ratelimit import SlidingWindow, Verdict
+
+log = logging.getLogger(__name__)
+
+INVALID_LOGIN = "The login or password is wrong."
+LOGIN_ENDPOINT = "/api/auth/login"
+
+
+def revoked_key(session_id: UUID) -> str:
+    """Return the Redis key that marks a session's access tokens dead on every instance."""
+    return f"auth:revoked:{session_id}"
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request comes from, for sessions, audits and throttles."""
+
+    ip: str | None
+    user_agent: str | None
+
+
+async def create_user(
+    conn: Connection, settings: Settings, *, username: str, email: str, password: str, role: str = "player"
+) -> asyncpg.Record:
+    """Create an account; 409 names the taken field (races included: the unique index decides)."""
+    password_hash = await passwords.hash_password(password, settings.bcrypt_rounds)
+    try:
+        async with conn.transaction():  # a savepoint, so the request's transaction survives a 409
+            return await repository.insert_user(
+                conn, username=username, email=email, password_hash=password_hash, role=role
+            )
+    except asyncpg.UniqueViolationError as exc:
+        field = "username" if "username" in (exc.constraint_name or "") else "email"
+        raise Conflict(f"That {field} is already taken.", field=field) from exc
+
+
+async def throttle_registration(limiter: SlidingWindow, settings: Settings, client: Client) -> None:
+    """Refuse a client IP that registers too often."""
+    verdict = await _check(
+        limiter,
+        f"rate_limit:ip:{client.ip}:/api/auth/register",
+        settings.register_max_per_ip,
+        settings.register_window_seconds,
+        "hit",
+    )
+    if verdict and not verdict.allowed:
+        raise TooManyRequests("Too many registrations from this address.", retry_after=verdict.retry_after)
+
+
+async def login(
+    conn: Connection, limiter: SlidingWindow, settings: Settings, *, login: str, password: str, client: Client
+) -> TokenPair:
+    """Check credentials under per-account and per-IP failure throttles, then open a session."""
+    account_key = f"rate_limit:login:{login.lower()}:{LOGIN_ENDPOINT}"
+    ip_key = f"rate_limit:ip:{client.ip}:{LOGIN_ENDPOINT}"
+    account_window = settings.login_window_seconds
+    for key, limit in (
+        (account_key, settings.login_max_failures_per_account),
+        (ip_key, settings.login_max_failures_per_ip),
+    ):
+        verdict = await _check(limiter, key, limit, account_window, "peek")
+        if verdict and not verdict.allowed:
+            raise TooManyRequests("Too many failed logins; try again later.", retry_after=verdict.retry_after)
+    user = await repository.user_by_login(conn, login)
+    ok = await passwords.verify_password(password, user["password_hash"] if user else None, settings.bcrypt_rounds)
+    if not ok or user is None:
+        for key, limit in (
+            (account_key, settings.login_max_failures_per_account),
+            (ip_key, settings.login_max_failures_per_ip),
+        ):
+            await _check(limiter, key, limit, account_window, "record")
+        raise Unauthorized(INVALID_LOGIN)
+    try:
+        await limiter.clear(account_key)
+    except RedisError:
+        log.warning("could not clear the login throttle of an account (Redis unavailable)")
+    return await open_session(conn, settings, user_id=user["id"], role=user["role"], client=client)
+
+
+async def open_session(conn: Connection, settings: Settings, *, user_id: UUID, role: str, client: Client) -> TokenPair:
+    """Start a session (refresh-token family) and return its first token pair."""
+    expires_at = datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds)
+    session_id = await repository.insert_session(
+        conn, user_id=user_id, expires_at=expires_at, ip=client.ip, user_agent=client.user_agent
+    )
+    return await _pair(conn, settings, session_id=session_id, user_id=user_id, role=role)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The outcome of presenting a refresh token."""
+
+    pair: TokenPair | None = None
+    reused_session: UUID | None = None
+
+
+async def rotate(conn: Connection, settings: Settings, refresh_token: str) -> Rotation:
+    """Spend a refresh token for a new pair; a spent token's reuse revokes its whole family."""
+    token_hash = tokens.digest(refresh_token)
+    row = await repository.refresh_token_for_update(conn, token_hash)
+    if row is None:
+        raise Unauthorized("The refresh token is not valid.")
+    if row["used_at"] is not None:
+        # Someone replays a spent token: either the client or a thief holds a copy. Kill the family.
+        await repository.revoke_session(conn, row["session_id"], "refresh_token_reuse")
+        return Rotation(reused_session=row["session_id"])
+    if row["revoked_at"] is not None or row["expires_at"] <= datetime.now(UTC) or not row["is_active"]:
+        raise Unauthorized("The refresh token is not valid.")
+    await repository.spend_refresh_token(conn, token_hash)
+    pair = await _pair(conn, settings, session_id=row["session_id"], user_id=row["user_id"], role=row["role"])
+    return Rotation(pair=pair)
+
+
+async def deny_sessions(redis: Redis, settings: Settings, session_ids: list[UUID]) -> None:
+    """Mark the sessions' access tokens dead on every instance until they would expire anyway (after commit)."""
+    if not session_ids:
+        return
+    ttl = settings.access_token_ttl_seconds + 10
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.set(revoked_key(session_id), "1", ex=ttl)
+            await pipe.execute()
+    except RedisError:
+        # PostgreSQL has the revocation; instances fall back to it only while Redis is unreachable.
+        log.error("could not publish %d session revocation(s) to Redis", len(session_ids))
+
+
+async def change_password(conn: Connection, settings: Settings, *, user_id: UUID, current: str, new: str) -> list[UUID]:
+    """Replace the password after checking the current one; return the sessions to revoke."""
+    user = await repository.user_by_id(conn, user_id)
+    if user is None or not await passwords.verify_password(current, user["password_hash"], settings.bcrypt_rounds):
+        raise Forbidden("The current password is wrong.")
+    await repository.set_password_hash(conn, user_id, await passwords.hash_password(new, settings.bcrypt_rounds))
+    return await repository.revoke_user_sessions(conn, user_id, "password_changed")
+
+
+async def _pair(conn: Connection, settings: Settings, *, session_id: UUID, user_id: UUID, role: str) -> TokenPair:
+    refresh = tokens.new_secret("sbr_")
+    await repository.insert_refresh_token(conn, session_id=session_id, token_hash=tokens.digest(refresh))
+    access = tokens.issue_access_token(settings, user_id=user_id, session_id=session_id, role=role)
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl_seconds)
+
+
+async def _check(limiter: SlidingWindow, key: str, limit: int, window: int, mode: str) -> Verdict | None:
+    try:
+        return await limiter.check(key, limit=limit, window_seconds=window, mode=mode)  # type: ignore[arg-type]
+    except RedisError:
+        # Fail open: bcrypt's cost still bounds guessing, and logins must not depend on a cache.
+        log.warning("login/registration throttle skipped: Redis unavailable")
+        return None

@@ -1,0 +1,58 @@
+"""`/api/users`: the caller's own account and public profiles."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Request, status
+
+from scoreboard.auth import service as auth_service
+from scoreboard.auth.dependencies import CurrentUser
+from scoreboard.auth.router import AppSettings
+from scoreboard.db import Db, after_commit
+from scoreboard.redis import RedisClient
+from scoreboard.users import service
+from scoreboard.users.schemas import PasswordChange, PrivateUser, PublicProfile, UserUpdate
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+@router.get("/me", summary="My account")
+async def get_me(user: CurrentUser, conn: Db) -> PrivateUser:
+    """Return the caller's account, e-mail included."""
+    assert user.user_id is not None
+    return await service.me(conn, user.user_id)
+
+
+@router.patch("/me", summary="Change my username, e-mail or metadata", responses={409: {"description": "Taken"}})
+async def patch_me(body: UserUpdate, user: CurrentUser, conn: Db) -> PrivateUser:
+    """Change only the whitelisted fields; anything else in the body is a 422."""
+    assert user.user_id is not None
+    return await service.update_me(conn, user.user_id, body)
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, summary="Delete my account")
+async def delete_me(request: Request, user: CurrentUser, conn: Db, redis: RedisClient, settings: AppSettings) -> None:
+    """Deactivate the account: it leaves the leaderboard, its sessions end, it can no longer log in."""
+    assert user.user_id is not None
+    account, sessions = await service.deactivate(conn, user.user_id, "account_deleted")
+    after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
+    after_commit(request, lambda: service.sync_board_membership(redis, account))
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")
+async def change_password(
+    body: PasswordChange, request: Request, user: CurrentUser, conn: Db, redis: RedisClient, settings: AppSettings
+) -> None:
+    """Change the password; every session of the user (this one included) is revoked at once."""
+    assert user.user_id is not None
+    sessions = await auth_service.change_password(
+        conn, settings, user_id=user.user_id, current=body.current_password, new=body.new_password
+    )
+    after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
+
+
+@router.get("/{user_id}", summary="A player's public profile")
+async def get_profile(user_id: UUID, conn: Db) -> PublicProfile:
+    """Return username, score, rank and join date; never e-mail or hashes."""
+    return await service.profile(conn, user_id)

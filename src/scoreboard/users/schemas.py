@@ -1,0 +1,62 @@
+"""Users on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import field_validator
+
+from scoreboard.auth.schemas import Email, Password, Username
+from scoreboard.kit.schemas import Schema
+
+METADATA_MAX_BYTES = 4096
+
+
+class PrivateUser(Schema):
+    """Everything a user may see about themself."""
+
+    id: UUID
+    username: str
+    email: str
+    role: str
+    score: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime | None
+    metadata: dict[str, Any]
+
+
+class UserUpdate(Schema):
+    """The fields a user may change; anything else is refused."""
+
+    username: Username | None = None
+    email: Email | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(orjson.dumps(value)) > METADATA_MAX_BYTES:
+            raise ValueError(f"metadata must be at most {METADATA_MAX_BYTES} bytes of JSON")
+        return value
+
+
+class PasswordChange(Schema):
+    """Change the password; every session of the user ends."""
+
+    current_password: str
+    new_password: Password
+
+
+class PublicProfile(Schema):
+    """What anyone may see about a player."""
+
+    id: UUID
+    username: str
+    score: int
+    rank: int
+    created_at: datetime
