@@ -28,6 +28,7 @@ def servers(settings: Settings, *, postgres: bool = True, redis: bool = True) ->
         yield settings
         return
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    previous_int = signal.getsignal(signal.SIGINT)
     embedded = EmbeddedServers(
         settings.data_dir,
         postgres=need_pg,
@@ -59,7 +60,7 @@ def servers(settings: Settings, *, postgres: bool = True, redis: bool = True) ->
             if not embedded.attached:
                 log.info("embedded servers stopped")
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
 
 

@@ -58,8 +58,9 @@ def _open_path_to(path: Path) -> None:
 class EmbeddedPostgres:
     """One PostgreSQL server whose data lives in `<data_dir>/postgres`."""
 
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, port: int = 0, *, durable: bool = True) -> None:
         self.pgdata = data_dir / "postgres"
+        self.durable = durable
         self.password_file = data_dir / "postgres.password"
         self.requested_port = port
         self.port = 0
@@ -79,6 +80,9 @@ class EmbeddedPostgres:
         self.stop_orphan()
         self.port = self.requested_port or free_port(HOST)
         options = f"-c listen_addresses={HOST} -c port={self.port} -c unix_socket_directories=''"
+        if not self.durable:
+            # Throwaway clusters (tests) trade crash safety for speed; never the service's own data.
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(self.pgdata / "log"), "-o", options, "start"
         )
@@ -100,7 +104,7 @@ class EmbeddedPostgres:
             pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
             return None
-        return pid if live_process(pid, "postgres") else None
+        return pid if live_process(pid, "postgres", self.pgdata) else None
 
     def stop_orphan(self) -> None:
         """Stop a server that a killed owner left running on this data folder."""
@@ -108,7 +112,7 @@ class EmbeddedPostgres:
         if pid is None:
             return
         log.warning("stopping PostgreSQL (pid %d) left running on %s by an earlier process", pid, self.pgdata)
-        proc = live_process(pid, "postgres")
+        proc = live_process(pid, "postgres", self.pgdata)
         if proc is not None:
             # SIGINT is PostgreSQL's "fast shutdown": clean, no recovery needed on next start.
             proc.send_signal(2)

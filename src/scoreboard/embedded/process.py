@@ -33,14 +33,20 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
     raise EmbeddedError(f"nothing listened on {host}:{port} within {timeout:.0f}s")
 
 
-def live_process(pid: int, name_fragment: str) -> psutil.Process | None:
-    """Return the process `pid` if it is alive and its name contains `name_fragment`."""
+def live_process(pid: int, name_fragment: str, workdir: Path) -> psutil.Process | None:
+    """Return the process `pid` if it is alive, named like `name_fragment`, and working in `workdir`.
+
+    A pid file can outlive its server (a reboot, a crash) and its pid be reused, possibly by another
+    server of the same kind: only a process whose working directory is our data folder is ours.
+    """
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE or name_fragment not in proc.name():
             return None
+        if Path(proc.cwd()).resolve() != workdir.resolve():
+            return None
         return proc
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+    except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
         return None
 
 

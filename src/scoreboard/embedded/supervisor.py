@@ -7,6 +7,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -44,9 +45,10 @@ class EmbeddedServers:
         valkey: bool = True,
         postgres_port: int = 0,
         valkey_port: int = 0,
+        durable: bool = True,
     ) -> None:
         self.data_dir = data_dir.expanduser().resolve()
-        self.postgres = EmbeddedPostgres(self.data_dir, postgres_port) if postgres else None
+        self.postgres = EmbeddedPostgres(self.data_dir, postgres_port, durable=durable) if postgres else None
         self.valkey = EmbeddedValkey(self.data_dir, valkey_port) if valkey else None
         self._runtime = self.data_dir / "runtime.json"
         self._lock_file: IO[str] | None = None
@@ -58,6 +60,8 @@ class EmbeddedServers:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self._acquire_lock():
             return self._attach()
+        # Whatever a killed owner left here describes servers that are about to be replaced.
+        self._runtime.unlink(missing_ok=True)
         try:
             if self.postgres:
                 self.postgres.start()
@@ -111,16 +115,23 @@ class EmbeddedServers:
         self._lock_file = fh
         return True
 
-    def _attach(self) -> EmbeddedUrls:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(self._runtime.read_text())
-            database_url = data.get("database_url") if self.postgres else None
-            redis_url = data.get("redis_url") if self.valkey else None
-            if (not self.postgres or database_url) and (not self.valkey or redis_url):
-                self.attached = True
-                self.urls = EmbeddedUrls(database_url, redis_url)
-                log.info("attached to the embedded servers of pid %s in %s", data.get("pid"), self.data_dir)
-                return self.urls
+    def _attach(self, timeout: float = 90.0) -> EmbeddedUrls:
+        # The owner may still be starting its servers: wait for its runtime file rather than fail.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data: dict[str, str] = {}
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(self._runtime.read_text())
+            if data:
+                break
+            time.sleep(0.2)
+        database_url = data.get("database_url") if self.postgres else None
+        redis_url = data.get("redis_url") if self.valkey else None
+        if data and (not self.postgres or database_url) and (not self.valkey or redis_url):
+            self.attached = True
+            self.urls = EmbeddedUrls(database_url, redis_url)
+            log.info("attached to the embedded servers of pid %s in %s", data.get("pid"), self.data_dir)
+            return self.urls
         raise EmbeddedError(
             f"the data folder {self.data_dir} is in use by another process that does not run the servers "
             "this command needs; stop it first or pass SCOREBOARD_DATABASE_URL / SCOREBOARD_REDIS_URL"
@@ -128,6 +139,8 @@ class EmbeddedServers:
 
     def _write_runtime(self) -> None:
         payload = {"pid": os.getpid(), "database_url": self.urls.database_url, "redis_url": self.urls.redis_url}
-        fd = os.open(self._runtime, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        partial = self._runtime.with_suffix(".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh)
+        os.replace(partial, self._runtime)  # readers see the old file or the whole new one, never half

@@ -61,7 +61,7 @@ class EmbeddedValkey:
     def stop(self) -> None:
         """Stop the server; SIGTERM makes Valkey write its data files before exiting."""
         pid = self.running_pid()
-        proc = live_process(pid, "valkey") if pid else None
+        proc = live_process(pid, "valkey", self.dir) if pid else None
         if proc is not None:
             terminate(proc, timeout=30)
         self.pidfile.unlink(missing_ok=True)
@@ -72,7 +72,7 @@ class EmbeddedValkey:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if live_process(pid, "valkey") else None
+        return pid if live_process(pid, "valkey", self.dir) else None
 
     def stop_orphan(self) -> None:
         """Stop a server that a killed owner left running on this data folder."""
