@@ -50,7 +50,7 @@ def servers() -> Iterator[Servers]:
         yield Servers(admin_url, redis_url, embedded=False)
         return
     folder = Path(tempfile.mkdtemp(prefix="scoreboard-test-"))
-    embedded = EmbeddedServers(folder, postgres=admin_url is None, valkey=redis_url is None)
+    embedded = EmbeddedServers(folder, postgres=admin_url is None, valkey=redis_url is None, durable=False)
     try:
         urls = embedded.start()
         if admin_url is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -11,16 +13,24 @@ from fastapi import FastAPI
 from scoreboard import __version__, migrate
 from scoreboard.admin.router import router as admin_router
 from scoreboard.apikeys.router import router as apikeys_router
+from scoreboard.auth import revocations
 from scoreboard.auth.router import router as auth_router
 from scoreboard.config import Settings
 from scoreboard.db import create_pool
 from scoreboard.health.router import router as health_router
+from scoreboard.kit.logging import configure_logging
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
 from scoreboard.redis import create_redis
 from scoreboard.users.router import router as users_router
 
 log = logging.getLogger(__name__)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @asynccontextmanager
@@ -35,13 +45,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis
         app.state.limiter = SlidingWindow(redis)
+        republisher = asyncio.create_task(revocations.republish_forever(pool, redis, settings))
+        stack.push_async_callback(_cancel, republisher)
         log.info("scoreboard %s ready to serve", __version__)
         yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app for `settings` (default: from the environment)."""
-    settings = settings or Settings()
+    if settings is None:
+        # Called by uvicorn in a worker process (`serve --workers N`): nothing configured logging here yet.
+        settings = Settings()
+        configure_logging(settings.log_level, settings.log_format)
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("create_app needs database_url and redis_url; `scoreboard serve` provides them")
     app = FastAPI(

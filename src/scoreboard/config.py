@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=8, ge=1)
+    redis_max_connections: int = Field(default=64, ge=1)
     embedded_postgres_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
     embedded_redis_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from scoreboard.config import Settings
 
@@ -13,13 +13,17 @@ from scoreboard.config import Settings
 def create_redis(settings: Settings) -> Redis:
     """Create the client; it connects on first use."""
     assert settings.redis_url is not None
-    return Redis.from_url(
+    # Blocking: under a burst, a request waits briefly for a free connection instead of failing.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=5,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
     )
+    return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
 
 def get_redis(request: Request) -> Redis:

@@ -13,6 +13,7 @@ from scoreboard.auth import service as auth_service
 from scoreboard.auth.dependencies import AdminUser
 from scoreboard.auth.router import AppSettings
 from scoreboard.db import Db, after_commit
+from scoreboard.kit.problems import Conflict
 from scoreboard.redis import RedisClient
 from scoreboard.users import service as users_service
 from scoreboard.users.schemas import PrivateUser
@@ -37,6 +38,8 @@ async def deactivate(
     user_id: UUID, request: Request, admin: AdminUser, conn: Db, redis: RedisClient, settings: AppSettings
 ) -> PrivateUser:
     """Deactivate: the user leaves the board, their sessions end, they cannot log in."""
+    if user_id == admin.user_id:
+        raise Conflict("Admins cannot deactivate themselves; ask another admin.")
     user, sessions = await users_service.deactivate(conn, user_id, "deactivated_by_admin")
     after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
     after_commit(request, lambda: users_service.sync_board_membership(redis, user))

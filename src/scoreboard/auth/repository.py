@@ -128,3 +128,15 @@ async def session_is_live(conn: Connection, session_id: UUID) -> bool:
         session_id,
     )
     return bool(live)
+
+
+async def recently_revoked_sessions(conn: Connection, within_seconds: int) -> list[UUID]:
+    """Sessions revoked within the last `within_seconds` (their access tokens may still be unexpired)."""
+    rows = await conn.fetch(
+        """
+        SELECT id FROM auth_sessions
+        WHERE revoked_at > CURRENT_TIMESTAMP - make_interval(secs => $1)
+        """,
+        within_seconds,
+    )
+    return [row["id"] for row in rows]

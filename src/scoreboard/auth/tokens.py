@@ -59,7 +59,9 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             leeway=5,
         )
         role = claims["role"]
-        if role not in ROLES or not isinstance(claims["jti"], str):
+        # RFC 7519 NumericDate is a number; PyJWT would accept "123" (and True) through int().
+        numeric = all(type(claims[name]) is int for name in ("exp", "iat"))
+        if role not in ROLES or not isinstance(claims["jti"], str) or not numeric:
             raise Unauthorized("The access token is not valid.")
         return AccessClaims(
             user_id=UUID(claims["sub"]),

@@ -6,10 +6,9 @@ import os
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from scoreboard import __version__, migrate
-from scoreboard.cli import db
+from scoreboard import __version__
+from scoreboard.cli import db, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -21,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
 
 
 @app.callback()
@@ -44,6 +44,10 @@ def serve(
 ) -> None:
     """Run the API; with no URLs configured, on embedded PostgreSQL and Valkey."""
     overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    import uvicorn  # imported here so `scoreboard --help` and other commands start fast
+
+    from scoreboard import migrate
+
     base = Settings(**overrides)  # type: ignore[arg-type]
     with servers(base) as settings:
         assert settings.database_url is not None
