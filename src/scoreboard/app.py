@@ -18,10 +18,14 @@ from scoreboard.auth.router import router as auth_router
 from scoreboard.config import Settings
 from scoreboard.db import create_pool
 from scoreboard.health.router import router as health_router
+from scoreboard.kit.bodylimit import BodyLimitMiddleware
 from scoreboard.kit.logging import configure_logging
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
+from scoreboard.leaderboard.repository import Board
 from scoreboard.redis import create_redis
+from scoreboard.scores.audit import AuditWriter
+from scoreboard.scores.router import router as scores_router
 from scoreboard.users.router import router as users_router
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.limiter = SlidingWindow(redis)
         republisher = asyncio.create_task(revocations.republish_forever(pool, redis, settings))
         stack.push_async_callback(_cancel, republisher)
+        app.state.board = Board(redis)
+        audit = AuditWriter(pool)
+        audit.start()
+        stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
+        app.state.audit = audit
         log.info("scoreboard %s ready to serve", __version__)
         yield
 
@@ -68,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
-    for router in (health_router, auth_router, users_router, admin_router, apikeys_router):
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for router in (health_router, auth_router, users_router, scores_router, admin_router, apikeys_router):
         app.include_router(router)
     return app

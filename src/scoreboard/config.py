@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     register_max_per_ip: int = Field(default=10, ge=1)
     register_window_seconds: int = Field(default=3600, ge=1)
 
+    # Score updates
+    score_rate_limit: int = Field(default=10, ge=1, description="Awards per user per window (seed: 10/min)")
+    score_rate_window_seconds: int = Field(default=60, ge=1)
+    score_rate_limit_per_api_key: int = Field(default=6000, ge=1, description="Awards per API key per window")
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, description="How long replay bodies are cached")
+    max_body_bytes: int = Field(default=16_384, ge=1024, description="Larger request bodies get 413")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -6,7 +6,9 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,6 +17,17 @@ from starlette.responses import Response
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Failures to reach PostgreSQL or Redis: connection refused or reset, timeouts, a server shutting down.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 class ProblemError(Exception):
@@ -59,6 +72,20 @@ class NotFound(ProblemError):
 
     status = 404
     title = "Not Found"
+
+
+class PayloadTooLarge(ProblemError):
+    """The request body is over the limit."""
+
+    status = 413
+    title = "Content Too Large"
+
+
+class Unprocessable(ProblemError):
+    """Well-formed, but not acceptable as sent."""
+
+    status = 422
+    title = "Unprocessable Content"
 
 
 class Conflict(ProblemError):
@@ -144,6 +171,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    # Reached only when a store fails mid-request; nothing was committed (or the award path says so).
+    log.error("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503,
+        detail="A backing store is unavailable; nothing was changed. Retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, instance=request.url.path)
@@ -154,4 +192,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, _store_unavailable)
     app.add_exception_handler(Exception, _unhandled)

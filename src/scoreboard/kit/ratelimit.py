@@ -27,6 +27,11 @@ if mode == 'record' or (mode == 'hit' and allowed == 1) then
   redis.call('ZADD', KEYS[2], now, ARGV[4])
   count = count + 1
 end
+local rejected = 0
+if mode == 'hit' and allowed == 0 then
+  rejected = redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], window)
+end
 local reset = 0
 if count > 0 then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
@@ -37,7 +42,15 @@ if count > 0 then
 else
   redis.call('DEL', KEYS[1])
 end
-return {allowed, count, reset}
+return {allowed, count, reset, rejected}
+"""
+
+# Undo one admitted event (its request failed before doing anything): drop it from the log, recount.
+_REFUND = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+local count = redis.call('ZCARD', KEYS[2])
+if count == 0 then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], count, 'KEEPTTL') end
+return count
 """
 
 Mode = Literal["hit", "peek", "record"]
@@ -51,6 +64,14 @@ class Verdict:
     count: int
     limit: int
     reset_ms: int
+    rejected: int = 0
+    key: str = ""
+    member: str = ""
+
+    @property
+    def attempts(self) -> int:
+        """Attempts in the current window, refused ones included (for the audit)."""
+        return self.count + self.rejected
 
     @property
     def remaining(self) -> int:
@@ -62,6 +83,14 @@ class Verdict:
         """Whole seconds until one more event is allowed."""
         return max(math.ceil(self.reset_ms / 1000), 1)
 
+    def headers(self) -> dict[str, str]:
+        """RateLimit-* response headers (IETF draft): the limit, what is left, seconds until a slot frees."""
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.retry_after if self.count else 0),
+        }
+
 
 class SlidingWindow:
     """A limiter whose script is loaded once and then called by SHA."""
@@ -69,14 +98,22 @@ class SlidingWindow:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(_SCRIPT)
+        self._refund = redis.register_script(_REFUND)
 
     async def check(self, key: str, *, limit: int, window_seconds: float, mode: Mode = "hit") -> Verdict:
         """Check `key` against `limit`; `hit` also counts an allowed event, `record` counts it regardless."""
         window_ms = int(window_seconds * 1000)
         member = secrets.token_hex(8)
-        allowed, count, reset = await self._script(keys=[key, f"{key}:log"], args=[window_ms, limit, mode, member])
-        return Verdict(bool(int(allowed)), int(count), limit, int(reset))
+        allowed, count, reset, rejected = await self._script(
+            keys=[key, f"{key}:log", f"{key}:rejected"], args=[window_ms, limit, mode, member]
+        )
+        return Verdict(bool(int(allowed)), int(count), limit, int(reset), int(rejected), key, member)
+
+    async def refund(self, verdict: Verdict) -> None:
+        """Give back the slot an admitted event took."""
+        if verdict.allowed and verdict.member:
+            await self._refund(keys=[verdict.key, f"{verdict.key}:log"], args=[verdict.member])
 
     async def clear(self, key: str) -> None:
         """Forget every event of `key`."""
-        await self._redis.delete(key, f"{key}:log")
+        await self._redis.delete(key, f"{key}:log", f"{key}:rejected")

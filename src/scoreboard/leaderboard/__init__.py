@@ -1,0 +1,1 @@
+"""The leaderboard: Redis sorted set, ranks, live update messages."""

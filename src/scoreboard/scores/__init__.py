@@ -1,0 +1,1 @@
+"""Score updates: the secure, exactly-once, race-free write path."""

@@ -1,0 +1,103 @@
+"""SQL of the award: one statement that checks, locks, updates and records."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from scoreboard.db import Connection
+
+# One round trip, one implicit transaction. The counter upsert applies the action's policy on the locked
+# row (ON CONFLICT ... WHERE is re-evaluated on the latest version), the users UPDATE locks the user row
+# (serialising concurrent awards: no lost update) and computes the balance, the INSERT records it.
+# A replayed idempotency key finds `prior`; a concurrent replay fails the unique index instead.
+AWARD = """
+WITH prior AS (
+  SELECT id, action_id, points_awarded, balance_after, created_at FROM score_history
+  WHERE $6::varchar IS NOT NULL AND user_id = $1 AND idempotency_key = $6
+),
+a AS (
+  SELECT id, points, cooldown_seconds, max_per_day FROM actions
+  WHERE id = $2 AND is_active AND (client_reportable OR $7) AND NOT EXISTS (SELECT 1 FROM prior)
+),
+c AS (
+  INSERT INTO user_action_counters AS c (user_id, action_id, last_awarded_at, day, day_count)
+  SELECT $1, a.id, now(), (now() AT TIME ZONE 'UTC')::date, 1 FROM a
+  WHERE EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_active)
+  ON CONFLICT (user_id, action_id) DO UPDATE SET
+    last_awarded_at = EXCLUDED.last_awarded_at,
+    day = EXCLUDED.day,
+    day_count = CASE WHEN c.day = EXCLUDED.day THEN c.day_count + 1 ELSE 1 END
+  WHERE ((SELECT cooldown_seconds FROM a) IS NULL
+         OR c.last_awarded_at <= EXCLUDED.last_awarded_at - make_interval(secs => (SELECT cooldown_seconds FROM a)))
+    AND ((SELECT max_per_day FROM a) IS NULL OR c.day <> EXCLUDED.day OR c.day_count < (SELECT max_per_day FROM a))
+  RETURNING 1
+),
+u AS (
+  UPDATE users SET current_score = current_score + (SELECT points FROM a), last_activity_at = now()
+  WHERE id = $1 AND is_active AND EXISTS (SELECT 1 FROM c)
+  RETURNING username, current_score
+),
+h AS (
+  INSERT INTO score_history (user_id, action_id, points_awarded, reason, ip_address, user_agent,
+                             balance_before, balance_after, idempotency_key)
+  SELECT $1, a.id, a.points, $3, $4::inet, $5, u.current_score - a.points, u.current_score, $6 FROM a, u
+  RETURNING id, action_id, points_awarded, balance_after, created_at
+)
+SELECT false AS replayed, h.*, u.username FROM h, u
+UNION ALL
+SELECT true, p.*, NULL FROM prior p
+"""
+
+
+async def award(
+    conn: Connection,
+    *,
+    user_id: UUID,
+    action_id: str,
+    reason: str | None,
+    ip: str | None,
+    user_agent: str | None,
+    idempotency_key: str | None,
+    trusted: bool,
+) -> asyncpg.Record | None:
+    """Award an action in one statement; None when nothing was awarded (see `why_not`)."""
+    return await conn.fetchrow(AWARD, user_id, action_id, reason, ip, user_agent, idempotency_key, trusted)
+
+
+async def prior_award(conn: Connection, user_id: UUID, idempotency_key: str) -> asyncpg.Record | None:
+    """The award an idempotency key already produced, if any."""
+    return await conn.fetchrow(
+        """
+        SELECT true AS replayed, id, action_id, points_awarded, balance_after, created_at, NULL AS username
+        FROM score_history WHERE user_id = $1 AND idempotency_key = $2
+        """,
+        user_id,
+        idempotency_key,
+    )
+
+
+async def why_not(conn: Connection, user_id: UUID, action_id: str) -> asyncpg.Record:
+    """Gather what decides a refusal (only on the failure path)."""
+    row = await conn.fetchrow(
+        """
+        SELECT a.is_active AS action_active, a.client_reportable, a.cooldown_seconds, a.max_per_day,
+               u.is_active AS user_active, c.last_awarded_at, c.day, c.day_count,
+               (now() AT TIME ZONE 'UTC')::date AS today, now() AS now
+        FROM (SELECT 1) one
+        LEFT JOIN actions a ON a.id = $2
+        LEFT JOIN users u ON u.id = $1
+        LEFT JOIN user_action_counters c ON c.user_id = $1 AND c.action_id = $2
+        """,
+        user_id,
+        action_id,
+    )
+    assert row is not None
+    return row
+
+
+async def rank_of(conn: Connection, score: int) -> int:
+    """Competition rank of `score` among active users (the fallback while Redis is down)."""
+    higher: int = await conn.fetchval("SELECT count(*) FROM users WHERE is_active AND current_score > $1", score)
+    return higher + 1

@@ -1,0 +1,271 @@
+"""The award rules: who may award whom, rate limits, exactly-once, policies, then the board."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoreboard.auth.dependencies import Principal
+from scoreboard.config import Settings
+from scoreboard.db import Connection, Pool
+from scoreboard.kit.problems import (
+    STORE_ERRORS,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unprocessable,
+)
+from scoreboard.kit.ratelimit import SlidingWindow, Verdict
+from scoreboard.leaderboard.repository import Board, iso_seconds
+from scoreboard.scores import repository
+from scoreboard.scores.audit import AuditWriter, Rejection
+from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "/api/scores"
+SCOPE = "scores:write"
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An award (new or replayed) and the rate-limit state to report."""
+
+    award: ScoreAwarded
+    replayed: bool
+    verdict: Verdict | None
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the write path talks to."""
+
+    pool: Pool
+    redis: Redis
+    board: Board
+    limiter: SlidingWindow
+    audit: AuditWriter
+    settings: Settings
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    """Accept 1-255 printable ASCII characters."""
+    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    return value
+
+
+def target_of(principal: Principal, body: ScoreUpdate) -> UUID:
+    """Players award themselves; trusted servers (scope scores:write) name the user."""
+    if principal.kind == "user":
+        if body.user_id is not None:
+            raise Unprocessable("Players cannot name a user; the award is always for the caller.", field="userId")
+        assert principal.user_id is not None
+        return principal.user_id
+    if SCOPE not in principal.scopes:
+        raise Forbidden(f"This API key lacks the {SCOPE} scope.")
+    if body.user_id is None:
+        raise Unprocessable("A trusted server must name the user to award.", field="userId")
+    return body.user_id
+
+
+async def rate_limit(deps: Deps, principal: Principal, user_id: UUID, ip: str | None) -> Verdict | None:
+    """Apply the sliding window; refusals are audited off the request path."""
+    settings = deps.settings
+    if principal.kind == "user":
+        key, limit = f"rate_limit:{user_id}:{ENDPOINT}", settings.score_rate_limit
+    else:
+        key, limit = f"rate_limit:apikey:{principal.api_key_id}:{ENDPOINT}", settings.score_rate_limit_per_api_key
+    try:
+        verdict = await deps.limiter.check(key, limit=limit, window_seconds=settings.score_rate_window_seconds)
+    except RedisError as exc:
+        if principal.kind == "user":
+            # Fail closed for players: without the limiter nothing bounds what an untrusted client sends.
+            raise ServiceUnavailable("Score updates are paused: the rate limiter is unavailable.") from exc
+        log.warning("rate limiter unavailable: admitting a trusted server's award")
+        return None
+    if not verdict.allowed:
+        deps.audit.record(Rejection(user_id, ENDPOINT, verdict.attempts, ip))
+        raise TooManyRequests(
+            f"At most {limit} score updates per {settings.score_rate_window_seconds} s.",
+            retry_after=verdict.retry_after,
+            headers=verdict.headers(),
+        )
+    return verdict
+
+
+async def award(
+    deps: Deps,
+    principal: Principal,
+    body: ScoreUpdate,
+    *,
+    idempotency_key: str | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> Outcome:
+    """Award `body.action_id` exactly once and put it on the board."""
+    user_id = target_of(principal, body)
+    verdict = await rate_limit(deps, principal, user_id, ip)
+    try:
+        return await _award(deps, principal, body, user_id, verdict, idempotency_key, ip, user_agent)
+    except STORE_ERRORS:
+        # PostgreSQL did not answer, so nothing was awarded: the attempt must not cost a rate-limit slot.
+        if verdict is not None:
+            with contextlib.suppress(RedisError):
+                await deps.limiter.refund(verdict)
+        raise
+
+
+async def _award(
+    deps: Deps,
+    principal: Principal,
+    body: ScoreUpdate,
+    user_id: UUID,
+    verdict: Verdict | None,
+    idempotency_key: str | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> Outcome:
+    async with deps.pool.acquire() as conn:
+        try:
+            row = await repository.award(
+                conn,
+                user_id=user_id,
+                action_id=body.action_id,
+                reason=body.reason,
+                ip=ip,
+                user_agent=user_agent,
+                idempotency_key=idempotency_key,
+                trusted=principal.kind == "api_key",
+            )
+        except asyncpg.UniqueViolationError:
+            # A concurrent request with the same key committed first; ours rolled back whole.
+            assert idempotency_key is not None
+            row = await repository.prior_award(conn, user_id, idempotency_key)
+        if row is None and idempotency_key is not None:
+            row = await repository.prior_award(conn, user_id, idempotency_key)
+        if row is None:
+            raise await _refusal(conn, principal, user_id, body.action_id)
+        if row["replayed"]:
+            if row["action_id"] != body.action_id:
+                raise Conflict("This Idempotency-Key was used for a different action.")
+            return Outcome(await _replay(deps, conn, user_id, idempotency_key, row), True, verdict)
+    awarded = await _publish(deps, user_id, row)
+    if idempotency_key is not None:
+        await _remember(deps, user_id, idempotency_key, awarded)
+    return Outcome(awarded, False, verdict)
+
+
+async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAwarded:
+    """After commit: update the board and publish; if Redis fails the award stands (the reconciler heals)."""
+    rank: int | None
+    try:
+        applied = await deps.board.apply_award(
+            user_id=user_id,
+            username=row["username"],
+            new_score=row["balance_after"],
+            score_change=row["points_awarded"],
+            action_id=row["action_id"],
+            at=row["created_at"],
+        )
+        rank = applied.rank
+    except RedisError:
+        log.error("award %s committed but not published: Redis unavailable", row["id"])
+        async with deps.pool.acquire() as conn:
+            rank = await repository.rank_of(conn, row["balance_after"])
+    return ScoreAwarded(
+        user_id=user_id,
+        new_score=row["balance_after"],
+        score_change=row["points_awarded"],
+        action_id=row["action_id"],
+        rank=rank,
+        history_id=row["id"],
+        timestamp=iso_seconds(row["created_at"]),
+    )
+
+
+def _replay_key(user_id: UUID, idempotency_key: str) -> str:
+    return f"idempotency:{user_id}:{idempotency_key}"
+
+
+async def _remember(deps: Deps, user_id: UUID, idempotency_key: str, awarded: ScoreAwarded) -> None:
+    try:
+        await deps.redis.set(
+            _replay_key(user_id, idempotency_key),
+            awarded.model_dump_json(by_alias=True),
+            ex=deps.settings.idempotency_ttl_seconds,
+            nx=True,
+        )
+    except RedisError:
+        log.warning("could not cache the response of an idempotent award")
+
+
+async def _replay(
+    deps: Deps, conn: Connection, user_id: UUID, idempotency_key: str | None, row: asyncpg.Record
+) -> ScoreAwarded:
+    """The original response: from the replay cache, else rebuilt from the history row."""
+    assert idempotency_key is not None
+    try:
+        cached = await deps.redis.get(_replay_key(user_id, idempotency_key))
+        if cached:
+            return ScoreAwarded.model_validate(orjson.loads(cached))
+        rank = int(await deps.redis.zcount("leaderboard", f"({row['balance_after']}", "+inf")) + 1
+    except RedisError:
+        rank = await repository.rank_of(conn, row["balance_after"])
+    return ScoreAwarded(
+        user_id=user_id,
+        new_score=row["balance_after"],
+        score_change=row["points_awarded"],
+        action_id=row["action_id"],
+        rank=rank,
+        history_id=row["id"],
+        timestamp=iso_seconds(row["created_at"]),
+    )
+
+
+async def _refusal(conn: Connection, principal: Principal, user_id: UUID, action_id: str) -> ProblemError:
+    """Explain why nothing was awarded."""
+    why = await repository.why_not(conn, user_id, action_id)
+    if why["action_active"] is None or not why["action_active"]:
+        return NotFound(f"No active action {action_id!r}.")
+    if why["user_active"] is None:
+        return NotFound("No such user.")
+    if not why["user_active"]:
+        return Forbidden("This user is deactivated.")
+    if not why["client_reportable"] and principal.kind != "api_key":
+        return Forbidden(f"{action_id!r} can only be awarded by a trusted game server.")
+    now: datetime = why["now"]
+    if why["max_per_day"] is not None and why["day"] == why["today"] and why["day_count"] >= why["max_per_day"]:
+        tomorrow = datetime.combine(why["today"] + timedelta(days=1), datetime.min.time(), UTC)
+        retry = max(int((tomorrow - now).total_seconds()) + 1, 1)
+        return TooManyRequests(
+            f"{action_id!r} may be awarded at most {why['max_per_day']} time(s) per UTC day.",
+            retry_after=retry,
+            reason="max_per_day",
+            availableAt=iso_seconds(tomorrow),
+        )
+    if why["cooldown_seconds"] is not None and why["last_awarded_at"] is not None:
+        available = why["last_awarded_at"] + timedelta(seconds=why["cooldown_seconds"])
+        retry = max(int((available - now).total_seconds()) + 1, 1)
+        return TooManyRequests(
+            f"{action_id!r} has a cooldown of {why['cooldown_seconds']} s.",
+            retry_after=retry,
+            reason="cooldown",
+            availableAt=iso_seconds(available),
+        )
+    # Everything allowed it a moment ago: a concurrent change (e.g. deactivation) won; the client may retry.
+    return Conflict("The award could not be applied; retry.")

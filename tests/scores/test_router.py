@@ -1,0 +1,328 @@
+"""POST /api/scores: server-authoritative points, exactly once, race-free, published in the seed's format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from scoreboard.app import create_app
+from scoreboard.config import Settings
+from scoreboard.embedded.process import free_port
+from tests.accounts import Account, admin, player
+from tests.fixtures.seed_queries import SEED_QUERIES
+
+
+@asynccontextmanager
+async def instance(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+    """Run an app with `settings` and yield a client and the app."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http, app
+
+
+async def award(client: httpx.AsyncClient, account: Account, action: str = "complete-quest", **extra: object):
+    """POST one award as `account`."""
+    headers = dict(account.headers)
+    key = extra.pop("key", None)
+    if key is not None:
+        headers["Idempotency-Key"] = key if isinstance(key, str | bytes) else str(key)  # type: ignore[assignment]
+    return await client.post("/api/scores", headers=headers, json={"actionId": action, **extra})
+
+
+async def api_key(client: httpx.AsyncClient, db: asyncpg.Connection) -> dict[str, str]:
+    """Headers of a trusted server's key with scores:write."""
+    boss = await admin(client, db)
+    created = await client.post(
+        "/api/admin/api-keys", headers=boss.headers, json={"name": "game", "scopes": ["scores:write"]}
+    )
+    return {"X-API-Key": created.json()["key"]}
+
+
+async def test_award_uses_catalog_points_and_updates_everything(
+    client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """201 with the award; PostgreSQL, the sorted set, the score cache and the audit row all agree."""
+    account = await player(client)
+    response = await client.post(
+        "/api/scores",
+        headers={**account.headers, "User-Agent": "game-client/1.2"},
+        json={"actionId": "achievement-unlock", "reason": "beat the dragon"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == {"userId", "newScore", "scoreChange", "actionId", "rank", "historyId", "timestamp"}
+    assert (body["userId"], body["newScore"], body["scoreChange"], body["rank"]) == (str(account.id), 25, 25, 1)
+    assert response.headers["ratelimit-limit"] == "10"
+    assert response.headers["ratelimit-remaining"] == "9"
+    row = await db.fetchrow("SELECT * FROM score_history WHERE id = $1", body["historyId"])
+    assert (row["points_awarded"], row["balance_before"], row["balance_after"]) == (25, 0, 25)
+    assert (row["reason"], row["user_agent"], str(row["ip_address"])) == (
+        "beat the dragon",
+        "game-client/1.2",
+        "127.0.0.1",
+    )
+    assert await db.fetchval("SELECT current_score FROM users WHERE id = $1", account.id) == 25
+    assert await redis.zscore("leaderboard", str(account.id)) == 25
+    assert await redis.get(f"user:{account.id}:score") == "25"
+    assert 3500 < await redis.ttl(f"user:{account.id}:score") <= 3600
+
+
+async def test_award_publishes_the_seed_message(client: httpx.AsyncClient, redis: Redis) -> None:
+    """Subscribers of leaderboard:updates get the seed's JSON with the top 10 and usernames."""
+    leader = await player(client)
+    await award(client, leader, "achievement-unlock")
+    pubsub = redis.pubsub()
+    await pubsub.subscribe("leaderboard:updates")
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    account = await player(client)
+    await award(client, account)
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    await pubsub.aclose()
+    assert message is not None
+    payload = json.loads(message["data"])
+    assert {k: payload[k] for k in ("type", "userId", "newScore", "scoreChange", "actionId", "rank")} == {
+        "type": "score_update",
+        "userId": str(account.id),
+        "newScore": 10,
+        "scoreChange": 10,
+        "actionId": "complete-quest",
+        "rank": 2,
+    }
+    assert payload["timestamp"].endswith("Z")
+    assert payload["leaderboard"] == [
+        {"rank": 1, "userId": str(leader.id), "score": 25, "username": leader.username},
+        {"rank": 2, "userId": str(account.id), "score": 10, "username": account.username},
+    ]
+    assert isinstance(payload["eventId"], int)
+
+
+async def test_players_cannot_choose_points_or_targets(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """Points in the body, another user's id, or no credentials: refused, nothing awarded."""
+    account, other = await player(client), await player(client)
+    assert (await award(client, account, points=1000)).status_code == 422
+    assert (await award(client, account, userId=str(other.id))).status_code == 422
+    assert (await client.post("/api/scores", json={"actionId": "complete-quest"})).status_code == 401
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 0
+
+
+async def test_trusted_server_awards_any_user_including_server_only_actions(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """An API key with scores:write names the user; players cannot report server-only actions."""
+    account = await player(client)
+    refused = await award(client, account, "purchase-item")
+    assert (refused.status_code, "trusted game server" in refused.json()["detail"]) == (403, True)
+    headers = await api_key(client, db)
+    ok = await client.post(
+        "/api/scores", headers=headers, json={"actionId": "purchase-item", "userId": str(account.id)}
+    )
+    assert (ok.status_code, ok.json()["newScore"]) == (201, 100)
+    missing = await client.post("/api/scores", headers=headers, json={"actionId": "complete-quest"})
+    assert missing.status_code == 422
+    ghost = await client.post(
+        "/api/scores",
+        headers=headers,
+        json={"actionId": "complete-quest", "userId": "00000000-0000-0000-0000-000000000000"},
+    )
+    assert ghost.status_code == 404
+
+
+async def test_unknown_and_inactive_actions_are_404(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """Only active catalog actions award points."""
+    account = await player(client)
+    assert (await award(client, account, "no-such-action")).status_code == 404
+    await db.execute("UPDATE actions SET is_active = false WHERE id = 'complete-quest'")
+    assert (await award(client, account)).status_code == 404
+    assert (await award(client, account, "bad action id!")).status_code == 422
+
+
+async def test_daily_login_once_per_utc_day(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """A second daily-login the same UTC day is refused with when it becomes possible."""
+    account = await player(client)
+    assert (await award(client, account, "daily-login")).status_code == 201
+    second = await award(client, account, "daily-login")
+    assert second.status_code == 429
+    assert second.json()["reason"] == "max_per_day"
+    assert second.json()["availableAt"].endswith("T00:00:00Z")
+    assert 1 <= int(second.headers["retry-after"]) <= 86_401
+    # Yesterday's login does not count against today.
+    await db.execute("UPDATE user_action_counters SET day = day - 1")
+    assert (await award(client, account, "daily-login")).status_code == 201
+
+
+async def test_concurrent_daily_logins_award_once(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """Ten simultaneous daily-logins: exactly one award (the policy is checked on the locked row)."""
+    account = await player(client)
+    responses = await asyncio.gather(*(award(client, account, "daily-login") for _ in range(10)))
+    assert sorted(r.status_code for r in responses) == [201] + [429] * 9
+    assert await db.fetchval("SELECT current_score FROM users WHERE id = $1", account.id) == 5
+
+
+async def test_cooldown_says_when(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """An action with a cooldown refuses until it has passed, naming the time."""
+    await db.execute("UPDATE actions SET cooldown_seconds = 300 WHERE id = 'complete-quest'")
+    account = await player(client)
+    assert (await award(client, account)).status_code == 201
+    again = await award(client, account)
+    assert (again.status_code, again.json()["reason"]) == (429, "cooldown")
+    assert 295 <= int(again.headers["retry-after"]) <= 301
+    await db.execute("UPDATE user_action_counters SET last_awarded_at = last_awarded_at - interval '301 seconds'")
+    assert (await award(client, account)).status_code == 201
+
+
+async def test_idempotent_replay_returns_the_original(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """The same key returns the same body with a replay header; a different action with it is 409."""
+    account = await player(client)
+    first = await award(client, account, key="quest-42")
+    again = await award(client, account, key="quest-42")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert (await award(client, account, "achievement-unlock", key="quest-42")).status_code == 409
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 1
+    for bad in ("", "x" * 256, "tab\there", "ünïcode".encode()):
+        assert (await award(client, account, key=bad)).status_code in (400, 422)
+
+
+async def test_replay_survives_redis_losing_everything(
+    client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """Exactly-once is PostgreSQL's: after FLUSHALL a replay still awards nothing."""
+    account = await player(client)
+    first = await award(client, account, key="k1")
+    await redis.flushdb()
+    again = await award(client, account, key="k1")
+    assert again.status_code == 201
+    assert again.json()["historyId"] == first.json()["historyId"]
+    assert await db.fetchval("SELECT current_score FROM users WHERE id = $1", account.id) == 10
+
+
+async def test_hundred_concurrent_requests_with_one_key_award_once(settings: Settings, db: asyncpg.Connection) -> None:
+    """100 simultaneous requests, one key: one award, 100 identical bodies."""
+    async with instance(settings.model_copy(update={"score_rate_limit": 1000})) as (http, _):
+        account = await player(http)
+        responses = await asyncio.gather(*(award(http, account, key="same") for _ in range(100)))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.text for r in responses}) == 1
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 1
+
+
+async def test_race_fifty_clients_forty_awards_one_user(
+    settings: Settings, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """2000 concurrent awards to one user: no lost update, gap-free balance chain, Redis equals PostgreSQL."""
+    async with instance(settings.model_copy(update={"score_rate_limit": 10_000})) as (http, _):
+        account = await player(http)
+
+        async def client_loop() -> list[int]:
+            return [(await award(http, account)).status_code for _ in range(40)]
+
+        statuses = [s for batch in await asyncio.gather(*(client_loop() for _ in range(50))) for s in batch]
+    assert statuses.count(201) == 2000
+    assert await db.fetchval("SELECT current_score FROM users WHERE id = $1", account.id) == 20_000
+    rows = await db.fetch("SELECT balance_before, balance_after FROM score_history ORDER BY balance_after")
+    assert len(rows) == 2000
+    assert all(r["balance_after"] - r["balance_before"] == 10 for r in rows)
+    assert all(prev["balance_after"] == nxt["balance_before"] for prev, nxt in zip(rows, rows[1:], strict=False))
+    assert rows[0]["balance_before"] == 0
+    assert await redis.zscore("leaderboard", str(account.id)) == 20_000
+    (consistency,) = next(statements for n, _, statements in SEED_QUERIES if n == 14)
+    assert await db.fetch(consistency) == []
+
+
+async def test_rate_limit_admits_exactly_the_limit_and_audits_refusals(
+    app: object, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """500 parallel requests from one player: exactly 10 awarded, 490 refused with headers, all audited."""
+    account = await player(client)
+    responses = await asyncio.gather(*(award(client, account) for _ in range(500)))
+    statuses = [r.status_code for r in responses]
+    assert (statuses.count(201), statuses.count(429)) == (10, 490)
+    refused = next(r for r in responses if r.status_code == 429)
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert (refused.headers["ratelimit-limit"], refused.headers["ratelimit-remaining"]) == ("10", "0")
+    assert await redis.get(f"rate_limit:{account.id}:/api/scores") == "10"
+    await app.state.audit.flush()  # type: ignore[attr-defined]
+    audit = await db.fetch("SELECT * FROM rate_limit_audit WHERE user_id = $1 ORDER BY attempt_count", account.id)
+    assert len(audit) == 490
+    assert {(r["endpoint"], r["limit_exceeded"], str(r["ip_address"])) for r in audit} == {
+        ("/api/scores", True, "127.0.0.1")
+    }
+    assert [r["attempt_count"] for r in audit] == list(range(11, 501))
+
+
+async def test_window_edge_burst_is_refused_over_http(settings: Settings, db: asyncpg.Connection) -> None:
+    """Limit at the end of one window and at the start of the next: never more than the limit in any window."""
+    async with instance(settings.model_copy(update={"score_rate_window_seconds": 2})) as (http, _):
+        account = await player(http)
+        first = [await award(http, account) for _ in range(10)]
+        await asyncio.sleep(1.2)  # a fixed window would have reset around here
+        edge = await asyncio.gather(*(award(http, account) for _ in range(10)))
+        await asyncio.sleep(1.0)
+        later = [await award(http, account) for _ in range(11)]
+    assert [r.status_code for r in first] == [201] * 10
+    assert {r.status_code for r in edge} == {429}
+    assert [r.status_code for r in later] == [201] * 10 + [429]
+
+
+async def test_audit_rows_survive_shutdown(settings: Settings, db: asyncpg.Connection) -> None:
+    """Rows still queued when the app shuts down gracefully are written."""
+    strict = settings.model_copy(update={"score_rate_limit": 1})
+    async with instance(strict) as (http, _):
+        account = await player(http)
+        await asyncio.gather(*(award(http, account) for _ in range(6)))
+    assert await db.fetchval("SELECT count(*) FROM rate_limit_audit") == 5
+
+
+async def test_postgres_down_is_503_and_writes_nothing(
+    client: httpx.AsyncClient, settings: Settings, redis: Redis
+) -> None:
+    """With PostgreSQL unreachable: 503, no score, and the rate-limit slot is given back."""
+    account = await player(client)
+    down = settings.model_copy(update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
+    async with instance(down) as (http, _):
+        response = await award(http, account)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await redis.zscore("leaderboard", str(account.id)) is None
+    assert await redis.get(f"rate_limit:{account.id}:/api/scores") is None
+
+
+async def test_redis_down_fails_closed_for_players_and_open_for_servers(
+    client: httpx.AsyncClient, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Without Redis: players get 503 (no limiter, no awards); trusted servers' awards commit with a SQL rank."""
+    account = await player(client)
+    headers = await api_key(client, db)
+    no_redis = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    async with instance(no_redis) as (http, _):
+        assert (await award(http, account)).status_code == 503
+        served = await http.post(
+            "/api/scores", headers=headers, json={"actionId": "complete-quest", "userId": str(account.id)}
+        )
+    assert (served.status_code, served.json()["rank"], served.json()["newScore"]) == (201, 1, 10)
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [(b"{not json", 422), (b'{"actionId": "complete-quest", "extra": 1}', 422), (b"x" * 20_000, 413)],
+)
+async def test_bad_bodies_are_4xx(client: httpx.AsyncClient, content: bytes, status: int) -> None:
+    """Malformed, over-specified and oversized bodies are problems, never 500."""
+    account = await player(client)
+    response = await client.post(
+        "/api/scores", headers={**account.headers, "content-type": "application/json"}, content=content
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
