@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -233,7 +234,7 @@ async def test_race_fifty_clients_forty_awards_one_user(
     rows = await db.fetch("SELECT balance_before, balance_after FROM score_history ORDER BY balance_after")
     assert len(rows) == 2000
     assert all(r["balance_after"] - r["balance_before"] == 10 for r in rows)
-    assert all(prev["balance_after"] == nxt["balance_before"] for prev, nxt in zip(rows, rows[1:], strict=False))
+    assert all(prev["balance_after"] == nxt["balance_before"] for prev, nxt in itertools.pairwise(rows))
     assert rows[0]["balance_before"] == 0
     assert await redis.zscore("leaderboard", str(account.id)) == 20_000
     (consistency,) = next(statements for n, _, statements in SEED_QUERIES if n == 14)

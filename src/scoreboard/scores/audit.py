@@ -36,6 +36,7 @@ class AuditWriter:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.drain_seconds = 10.0
 
     def record(self, rejection: Rejection) -> None:
         """Queue a row without waiting; only a queue full for a long PostgreSQL outage drops rows."""
@@ -49,12 +50,13 @@ class AuditWriter:
         """Start the background writer."""
         self._task = asyncio.create_task(self._run(), name="rate-limit-audit-writer")
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Write everything still queued (within `timeout`), then stop the writer."""
+    async def close(self) -> None:
+        """Write everything still queued (within the drain deadline), then stop the writer."""
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(self._queue.join(), timeout)
+            async with asyncio.timeout(self.drain_seconds):
+                await self._queue.join()
         except TimeoutError:
             log.error("rate-limit audit: %d rows unwritten at shutdown", self._queue.qsize())
         self._task.cancel()
