@@ -34,13 +34,28 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/api-keys"): ADMIN,
     ("POST", "/api/admin/api-keys"): ADMIN,
     ("DELETE", "/api/admin/api-keys/{key_id}"): ADMIN,
+    ("GET", "/api/actions"): PUBLIC,
+    ("POST", "/api/scores"): ANY_CALLER,
+    ("GET", "/api/admin/actions"): ADMIN,
+    ("POST", "/api/admin/actions"): ADMIN,
+    ("PATCH", "/api/admin/actions/{action_id}"): ADMIN,
+    ("POST", "/api/admin/actions/{action_id}/deactivate"): ADMIN,
 }
 KEY_BODY = {"name": "game server", "scopes": ["scores:write"]}
+TARGET_PLACEHOLDER = "victim"
+ACTION = "complete-quest"
 # Valid bodies, so a refusal can only come from authorization and a success proves the route works.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/users/me"): {"metadata": {"team": "red"}},
     ("POST", "/api/users/me/password"): {"currentPassword": PASSWORD, "newPassword": "a brand new passphrase"},
     ("POST", "/api/admin/api-keys"): KEY_BODY,
+    ("POST", "/api/scores"): {"actionId": "complete-quest"},
+    ("POST", "/api/admin/actions"): {"id": "matrix-action", "name": "Matrix", "points": 3},
+    ("PATCH", "/api/admin/actions/{action_id}"): {"points": 11},
+}
+# Trusted servers name the user they award; players never may.
+BODY_FOR_KEYS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/scores"): {"actionId": "complete-quest", "userId": TARGET_PLACEHOLDER},
 }
 # What each kind of caller gets on each protected class: 2xx, or the refusal status.
 EXPECTED = {
@@ -139,7 +154,7 @@ async def test_protected_route_refuses_missing_or_bad_credentials(
 ) -> None:
     """Answer 401 with WWW-Authenticate without valid credentials."""
     method, path = route
-    url = path.format(user_id=uuid4(), key_id=uuid4())
+    url = path.format(user_id=uuid4(), key_id=uuid4(), action_id=ACTION)
     for headers in NO_CREDENTIALS:
         assert_unauthorized(await client.request(method, url, json=BODIES.get(route), headers=headers))
 
@@ -155,11 +170,14 @@ async def test_protected_route_serves_only_its_class(
     """Refuse API keys and players where the class says so; serve the others with a 2xx."""
     method, path = route
     victim = await register(client)
-    url = path.format(user_id=victim.id, key_id=api_key["id"])
+    url = path.format(user_id=victim.id, key_id=api_key["id"], action_id=ACTION)
     callers = {"api_key": key_headers(api_key), "player": (await player(client)).headers, "admin": boss.headers}
     # The admin goes last: its success (revoking the very key, deactivating) must not turn a 403 above into a 401.
     for who, headers in callers.items():
-        response = await client.request(method, url, json=BODIES.get(route), headers=headers)
+        body = BODIES.get(route)
+        if who == "api_key" and route in BODY_FOR_KEYS:
+            body = {k: str(victim.id) if v == TARGET_PLACEHOLDER else v for k, v in BODY_FOR_KEYS[route].items()}
+        response = await client.request(method, url, json=body, headers=headers)
         if EXPECTED[access][who] == 403:
             assert_problem(response, 403)
         else:
@@ -176,7 +194,7 @@ async def test_bearer_and_api_key_together_is_a_bad_request(
 ) -> None:
     """Refuse ambiguous credentials with a 400 instead of picking one."""
     method, path = route
-    url = path.format(user_id=boss.id, key_id=api_key["id"])
+    url = path.format(user_id=boss.id, key_id=api_key["id"], action_id=ACTION)
     headers = {**boss.headers, **key_headers(api_key)}
     assert_problem(await client.request(method, url, json=BODIES.get(route), headers=headers), 400)
 

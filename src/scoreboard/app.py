@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from scoreboard import __version__, migrate
+from scoreboard.actions import router as actions
 from scoreboard.admin.router import router as admin_router
 from scoreboard.apikeys.router import router as apikeys_router
 from scoreboard.auth import revocations
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for router in (health_router, auth_router, users_router, scores_router, admin_router, apikeys_router):
+    routers = (health_router, auth_router, users_router, actions.public, scores_router)
+    for router in (*routers, admin_router, actions.admin, apikeys_router):
         app.include_router(router)
     return app

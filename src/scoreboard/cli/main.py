@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from scoreboard import __version__
-from scoreboard.cli import db, users
+from scoreboard.cli import actions, db, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
+app.add_typer(actions.app, name="actions")
 
 
 @app.callback()

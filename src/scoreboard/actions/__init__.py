@@ -1,0 +1,1 @@
+"""The action catalog: what can be awarded, for how many points, under which policy."""
