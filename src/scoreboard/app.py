@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,25 +16,33 @@ from scoreboard.apikeys.router import router as apikeys_router
 from scoreboard.auth import revocations
 from scoreboard.auth.router import router as auth_router
 from scoreboard.config import Settings
-from scoreboard.db import create_pool
+from scoreboard.db import Pool, create_pool
 from scoreboard.health.router import router as health_router
 from scoreboard.kit.bodylimit import BodyLimitMiddleware
 from scoreboard.kit.logging import configure_logging
+from scoreboard.kit.periodic import Periodic
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
-from scoreboard.leaderboard.repository import Board
+from scoreboard.leaderboard import healing
+from scoreboard.leaderboard.board import Board
+from scoreboard.leaderboard.router import router as leaderboard_router
 from scoreboard.redis import create_redis
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.scores.router import router as scores_router
 from scoreboard.users.router import router as users_router
 
 log = logging.getLogger(__name__)
+SHUTDOWN_STEP_SECONDS = 10.0
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def _close_pool(pool: Pool) -> None:
+    # close() waits for every borrowed connection; a stuck one must not hold the whole shutdown.
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await pool.close()
+    except TimeoutError:
+        log.error("PostgreSQL pool did not close within %ss; terminating its connections", SHUTDOWN_STEP_SECONDS)
+        pool.terminate()
 
 
 @asynccontextmanager
@@ -44,15 +51,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings)
-        stack.push_async_callback(pool.close)
+        stack.push_async_callback(_close_pool, pool)
         app.state.pool = pool
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis
         app.state.limiter = SlidingWindow(redis)
-        republisher = asyncio.create_task(revocations.republish_forever(pool, redis, settings))
-        stack.push_async_callback(_cancel, republisher)
+        republisher = Periodic(
+            "revocation-republisher", lambda: revocations.republish_once(pool, redis, settings), every=15.0
+        )
+        republisher.start()
+        stack.push_async_callback(republisher.stop)
         app.state.board = Board(redis)
+        reconciler = Periodic(
+            "leaderboard-reconciler", healing.Reconciler(pool, redis), every=settings.reconcile_interval_seconds
+        )
+        reconciler.start()
+        stack.push_async_callback(reconciler.stop)
         audit = AuditWriter(pool)
         audit.start()
         stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
@@ -79,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    routers = (health_router, auth_router, users_router, actions.public, scores_router)
+    routers = (health_router, auth_router, leaderboard_router, users_router, actions.public, scores_router)
     for router in (*routers, admin_router, actions.admin, apikeys_router):
         app.include_router(router)
     return app

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    access_log: bool = Field(default=True, description="One log line per request (costs CPU on hot paths)")
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=8, ge=1)
     redis_max_connections: int = Field(default=64, ge=1)
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     score_rate_limit_per_api_key: int = Field(default=6000, ge=1, description="Awards per API key per window")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, description="How long replay bodies are cached")
     max_body_bytes: int = Field(default=16_384, ge=1024, description="Larger request bodies get 413")
+
+    # Leaderboard
+    reconcile_interval_seconds: float = Field(default=2.0, gt=0, description="How often Redis is re-synced")
 
     @field_validator("log_level", mode="before")
     @classmethod

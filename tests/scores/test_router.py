@@ -295,7 +295,7 @@ async def test_postgres_down_is_503_and_writes_nothing(
         response = await award(http, account)
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
-    assert await redis.zscore("leaderboard", str(account.id)) is None
+    assert await redis.zscore("leaderboard", str(account.id)) == 0  # on the board since registration, unchanged
     assert await redis.get(f"rate_limit:{account.id}:/api/scores") is None
 
 

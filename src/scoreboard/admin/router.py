@@ -14,6 +14,7 @@ from scoreboard.auth.dependencies import AdminUser
 from scoreboard.auth.router import AppSettings
 from scoreboard.db import Db, after_commit
 from scoreboard.kit.problems import Conflict
+from scoreboard.leaderboard.service import resync_after_commit
 from scoreboard.redis import RedisClient
 from scoreboard.users import service as users_service
 from scoreboard.users.schemas import PrivateUser
@@ -42,13 +43,13 @@ async def deactivate(
         raise Conflict("Admins cannot deactivate themselves; ask another admin.")
     user, sessions = await users_service.deactivate(conn, user_id, "deactivated_by_admin")
     after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
-    after_commit(request, lambda: users_service.sync_board_membership(redis, user))
+    resync_after_commit(request, user.id)
     return user
 
 
 @router.post("/{user_id}/reactivate", summary="Reactivate a user")
-async def reactivate(user_id: UUID, request: Request, admin: AdminUser, conn: Db, redis: RedisClient) -> PrivateUser:
+async def reactivate(user_id: UUID, request: Request, admin: AdminUser, conn: Db) -> PrivateUser:
     """Reactivate: the user may log in again and is back on the board."""
     user = await users_service.reactivate(conn, user_id)
-    after_commit(request, lambda: users_service.sync_board_membership(redis, user))
+    resync_after_commit(request, user.id)
     return user

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from scoreboard.auth import repository, service
 from scoreboard.config import Settings
@@ -22,15 +20,3 @@ async def republish_once(pool: Pool, redis: Redis, settings: Settings) -> int:
         sessions = await repository.recently_revoked_sessions(conn, window)
     await service.deny_sessions(redis, settings, sessions)
     return len(sessions)
-
-
-async def republish_forever(pool: Pool, redis: Redis, settings: Settings, every: float = 15.0) -> None:
-    """Run `republish_once` every `every` seconds until cancelled; failures are logged and retried."""
-    while True:
-        try:
-            await republish_once(pool, redis, settings)
-        except (TimeoutError, OSError, RedisError) as exc:
-            log.warning("revocation re-publish skipped: %s", exc)
-        except Exception:
-            log.exception("revocation re-publish failed")
-        await asyncio.sleep(every)

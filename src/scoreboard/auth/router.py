@@ -13,6 +13,7 @@ from scoreboard.config import Settings
 from scoreboard.db import Db, after_commit, get_pool
 from scoreboard.kit.problems import Unauthorized
 from scoreboard.kit.ratelimit import SlidingWindow
+from scoreboard.leaderboard.service import resync_after_commit
 from scoreboard.redis import RedisClient
 from scoreboard.users.repository import to_dict
 from scoreboard.users.schemas import PrivateUser
@@ -56,6 +57,7 @@ async def register(
     """Register a player; the username is unique regardless of case."""
     await service.throttle_registration(limiter, settings, client_of(request))
     row = await service.create_user(conn, settings, username=body.username, email=body.email, password=body.password)
+    resync_after_commit(request, row["id"])  # a new player is on the board with 0 points
     return PrivateUser(**to_dict(row))
 
 

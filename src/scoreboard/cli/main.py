@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from scoreboard import __version__
-from scoreboard.cli import actions, db, users
+from scoreboard.cli import actions, db, leaderboard, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(actions.app, name="actions")
+app.add_typer(leaderboard.app, name="leaderboard")
 
 
 @app.callback()
@@ -56,7 +57,13 @@ def serve(
         if settings.workers == 1:
             from scoreboard.app import create_app
 
-            uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=settings.access_log,
+            )
             return
         # Worker processes build their own app from the environment, so hand them what we resolved.
         os.environ.update(
@@ -71,4 +78,5 @@ def serve(
             port=settings.port,
             workers=settings.workers,
             log_config=None,
+            access_log=settings.access_log,
         )

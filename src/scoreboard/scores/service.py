@@ -29,7 +29,7 @@ from scoreboard.kit.problems import (
     Unprocessable,
 )
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
-from scoreboard.leaderboard.repository import Board, iso_seconds
+from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.scores import repository
 from scoreboard.scores.audit import AuditWriter, Rejection
 from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate

@@ -10,6 +10,7 @@ from scoreboard.auth import service as auth_service
 from scoreboard.auth.dependencies import CurrentUser
 from scoreboard.auth.router import AppSettings
 from scoreboard.db import Db, after_commit
+from scoreboard.leaderboard.service import resync_after_commit
 from scoreboard.redis import RedisClient
 from scoreboard.users import service
 from scoreboard.users.schemas import PasswordChange, PrivateUser, PublicProfile, UserUpdate
@@ -25,9 +26,11 @@ async def get_me(user: CurrentUser, conn: Db) -> PrivateUser:
 
 
 @router.patch("/me", summary="Change my username, e-mail or metadata", responses={409: {"description": "Taken"}})
-async def patch_me(body: UserUpdate, user: CurrentUser, conn: Db) -> PrivateUser:
+async def patch_me(body: UserUpdate, request: Request, user: CurrentUser, conn: Db) -> PrivateUser:
     """Change only the whitelisted fields; anything else in the body is a 422."""
     assert user.user_id is not None
+    if body.username is not None:
+        resync_after_commit(request, user.user_id)  # the board shows usernames
     return await service.update_me(conn, user.user_id, body)
 
 
@@ -37,7 +40,7 @@ async def delete_me(request: Request, user: CurrentUser, conn: Db, redis: RedisC
     assert user.user_id is not None
     account, sessions = await service.deactivate(conn, user.user_id, "account_deleted")
     after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
-    after_commit(request, lambda: service.sync_board_membership(redis, account))
+    resync_after_commit(request, account.id)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from uuid import UUID
 
 import asyncpg
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from scoreboard.auth import repository as auth_repository
 from scoreboard.db import Connection
 from scoreboard.kit.problems import Conflict, NotFound
 from scoreboard.users import repository
 from scoreboard.users.schemas import PrivateUser, PublicProfile, UserUpdate
-
-log = logging.getLogger(__name__)
 
 
 async def me(conn: Connection, user_id: UUID) -> PrivateUser:
@@ -71,18 +66,3 @@ async def profile(conn: Connection, user_id: UUID) -> PublicProfile:
         rank=row["rank"],
         created_at=row["created_at"],
     )
-
-
-async def sync_board_membership(redis: Redis, user: PrivateUser) -> None:
-    """After commit: an inactive user leaves the leaderboard at once; a reactivated one returns."""
-    key = f"user:{user.id}:score"
-    try:
-        if user.is_active and user.score > 0:
-            await redis.zadd("leaderboard", {str(user.id): user.score}, gt=True)
-        elif not user.is_active:
-            async with redis.pipeline(transaction=True) as pipe:
-                pipe.zrem("leaderboard", str(user.id))
-                pipe.delete(key)
-                await pipe.execute()
-    except RedisError:
-        log.error("could not update leaderboard membership of %s (the reconciler will)", user.id)

@@ -1,0 +1,144 @@
+"""The board's Redis side: scripts loaded once, called by SHA; reads in one round trip each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from scoreboard.leaderboard import keys, scripts
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_seconds(at: datetime) -> str:
+    """Format a time the way the seed's messages do: 2025-12-11T10:30:45Z."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch_ms(at: datetime) -> int:
+    """Whole milliseconds since the epoch, exactly (no float rounding), as PostgreSQL's floor() gives."""
+    return (at - EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Member:
+    """What the board holds for one user."""
+
+    user_id: UUID
+    username: str
+    score: int
+    reached: datetime
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ranked row."""
+
+    user_id: UUID
+    username: str | None
+    score: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class Page:
+    """Ranked rows and the number of ranked players."""
+
+    entries: list[Entry]
+    total: int
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the board says after an award."""
+
+    rank: int
+    event_id: int
+
+
+def _page(reply: list[str | int | None]) -> Page:
+    total, flat = int(reply[0] or 0), reply[1:]
+    rows = [
+        Entry(
+            user_id=UUID(str(flat[i])),
+            username=None if flat[i + 3] is None else str(flat[i + 3]),
+            score=int(flat[i + 1] or 0),
+            rank=int(flat[i + 2] or 0),
+        )
+        for i in range(0, len(flat), 4)
+    ]
+    return Page(rows, total)
+
+
+class Board:
+    """The leaderboard in Redis (derived from PostgreSQL, rebuildable at any time)."""
+
+    def __init__(self, redis: Redis, top_n: int = 10, names: Sequence[str] = keys.DERIVED) -> None:
+        self.redis = redis
+        self.top_n = top_n
+        self.names = list(names)
+        self._sync = redis.register_script(scripts.SYNC)
+        self._apply = redis.register_script(scripts.APPLY_AWARD)
+        self._page = redis.register_script(scripts.PAGE)
+        self._around = redis.register_script(scripts.AROUND)
+        self._ranks = redis.register_script(scripts.RANKS)
+        self._range = redis.register_script(scripts.RANGE)
+
+    async def apply_award(
+        self, *, user_id: UUID, username: str, new_score: int, score_change: int, action_id: str, at: datetime
+    ) -> Applied:
+        """Raise the user (never lower), refresh the score cache, publish the seed's message."""
+        rank, event_id = await self._apply(
+            keys=[*self.names, keys.SEQUENCE, keys.UPDATES, keys.score_cache(user_id)],
+            args=[
+                str(user_id),
+                new_score,
+                score_change,
+                action_id,
+                iso_seconds(at),
+                epoch_ms(at),
+                username,
+                self.top_n,
+                keys.SCORE_TTL_SECONDS,
+            ],
+        )
+        return Applied(int(rank), int(event_id))
+
+    async def sync(self, members: Sequence[Member], mode: Literal["raise", "exact"] = "raise") -> None:
+        """Apply PostgreSQL's view of `members`: inactive ones leave, active ones are raised or set exactly."""
+        if not members:
+            return
+        args: list[str | int] = [mode]
+        for m in members:
+            args += [str(m.user_id), m.score, epoch_ms(m.reached), m.username, 1 if m.active else 0]
+        await self._sync(keys=self.names, args=args)
+
+    async def remove(self, user_ids: Sequence[str]) -> None:
+        """Take members off the board whatever PostgreSQL says (strays that are no user at all)."""
+        if user_ids:
+            args: list[str | int] = ["exact"]
+            for uid in user_ids:
+                args += [uid, 0, 0, "", 0]
+            await self._sync(keys=self.names, args=args)
+
+    async def page(self, offset: int, limit: int) -> Page:
+        """Rows `offset` .. `offset + limit - 1` in board order."""
+        return _page(await self._page(keys=self.names, args=[offset, limit]))
+
+    async def around(self, user_id: UUID, radius: int) -> Page:
+        """The user with up to `radius` neighbours above and below (no rows when not ranked)."""
+        return _page(await self._around(keys=self.names, args=[str(user_id), radius]))
+
+    async def ranks(self, user_ids: Sequence[UUID]) -> Page:
+        """The ranked rows of these users, in board order (unranked ones are left out)."""
+        return _page(await self._ranks(keys=self.names, args=[str(u) for u in user_ids]))
+
+    async def score_range(self, low: int, high: int, offset: int, limit: int) -> Page:
+        """Users with low <= score <= high, highest first."""
+        return _page(await self._range(keys=self.names, args=[low, high, offset, limit]))

@@ -1,0 +1,163 @@
+"""The board's Lua scripts. KEYS[1..4] are always BOARD, RANKED, USERNAMES, REACHED (or their rebuild twins)."""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local BOARD, RANKED, NAMES, REACHED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local function member(ms, uid) return string.format('%013d', 9999999999999 - ms) .. ':' .. uid end
+local function uid_of(m) return string.sub(m, 15) end
+-- Raise-only: scores never fall, so stale or repeated writes cannot undo newer ones.
+local function raise(uid, score, ms, name)
+  if redis.call('ZADD', BOARD, 'GT', 'CH', score, uid) == 1 then
+    local old = redis.call('HGET', REACHED, uid)
+    if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
+    redis.call('HSET', REACHED, uid, ms)
+    redis.call('ZADD', RANKED, score, member(ms, uid))
+  end
+  if name ~= '' then redis.call('HSET', NAMES, uid, name) end
+end
+-- Exact: what PostgreSQL says, even if lower (repairs, rebuilds).
+local function exact(uid, score, ms, name)
+  local old = redis.call('HGET', REACHED, uid)
+  if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
+  redis.call('ZADD', BOARD, score, uid)
+  redis.call('HSET', REACHED, uid, ms)
+  redis.call('ZADD', RANKED, score, member(ms, uid))
+  redis.call('HSET', NAMES, uid, name)
+end
+local function remove(uid)
+  local old = redis.call('HGET', REACHED, uid)
+  if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
+  redis.call('ZREM', BOARD, uid)
+  redis.call('HDEL', REACHED, uid)
+  redis.call('HDEL', NAMES, uid)
+end
+-- Competition rank: 1 + members with a strictly higher score.
+local rank_cache = {}
+local function rank_of(score)
+  if not rank_cache[score] then rank_cache[score] = redis.call('ZCOUNT', BOARD, '(' .. score, '+inf') + 1 end
+  return rank_cache[score]
+end
+-- Entries from a ZREVRANGE ... WITHSCORES reply of RANKED: {uid, score, rank, username}.
+local function entries(raw)
+  local out, ids = {}, {}
+  for i = 1, #raw, 2 do ids[#ids + 1] = uid_of(raw[i]) end
+  local names = #ids > 0 and redis.call('HMGET', NAMES, unpack(ids)) or {}
+  for i = 1, #ids do
+    local score = tonumber(raw[2 * i])
+    out[#out + 1] = {ids[i], score, rank_of(score), names[i] or false}
+  end
+  return out
+end
+"""
+
+# ARGV: mode ('raise' | 'exact'), then groups of (uid, score, reached_ms, username, active 1/0).
+SYNC = (
+    _PRELUDE
+    + """
+local mode = ARGV[1]
+for i = 2, #ARGV, 5 do
+  local uid, score, ms, name, active = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+  if active == '0' then remove(uid)
+  elseif mode == 'exact' then exact(uid, score, ms, name)
+  else raise(uid, score, ms, name) end
+end
+return (#ARGV - 1) / 5
+"""
+)
+
+# KEYS[5..7]: SEQUENCE, UPDATES, the user's score cache.
+# ARGV: uid, score, change, action, timestamp, reached_ms, username, top_n, cache_ttl.
+APPLY_AWARD = (
+    _PRELUDE
+    + """
+local uid, score, top_n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[8])
+raise(uid, score, tonumber(ARGV[6]), ARGV[7])
+local cached = tonumber(redis.call('GET', KEYS[7]) or '-1')
+if score >= cached then redis.call('SET', KEYS[7], score, 'EX', tonumber(ARGV[9])) end
+local current = tonumber(redis.call('ZSCORE', BOARD, uid))
+local top = {}
+for i, e in ipairs(entries(redis.call('ZREVRANGE', RANKED, 0, top_n - 1, 'WITHSCORES'))) do
+  top[i] = {rank = e[3], userId = e[1], score = e[2], username = e[4] or cjson.null}
+end
+local event_id = redis.call('INCR', KEYS[5])
+local message = cjson.encode({
+  type = 'score_update', userId = uid, newScore = current, scoreChange = tonumber(ARGV[3]),
+  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top, eventId = event_id
+})
+redis.call('PUBLISH', KEYS[6], message)
+return {rank_of(current), event_id}
+"""
+)
+
+# Reads return {total, entries...} where entries are flattened {uid, score, rank, username}.
+_RETURN = """
+local flat = {redis.call('ZCARD', BOARD)}
+for _, e in ipairs(rows) do
+  flat[#flat + 1] = e[1]; flat[#flat + 1] = e[2]; flat[#flat + 1] = e[3]; flat[#flat + 1] = e[4]
+end
+return flat
+"""
+
+# ARGV: offset, limit.
+PAGE = (
+    _PRELUDE
+    + """
+local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rows = entries(redis.call('ZREVRANGE', RANKED, offset, offset + limit - 1, 'WITHSCORES'))
+"""
+    + _RETURN
+)
+
+# ARGV: uid, radius. No rows when the user is not on the board.
+AROUND = (
+    _PRELUDE
+    + """
+local uid, radius = ARGV[1], tonumber(ARGV[2])
+local rows = {}
+local ms = redis.call('HGET', REACHED, uid)
+if ms then
+  local position = redis.call('ZREVRANK', RANKED, member(tonumber(ms), uid))
+  if position then
+    local first = math.max(position - radius, 0)
+    rows = entries(redis.call('ZREVRANGE', RANKED, first, position + radius, 'WITHSCORES'))
+  end
+end
+"""
+    + _RETURN
+)
+
+# ARGV: uids. Rows only for users on the board, in board order.
+RANKS = (
+    _PRELUDE
+    + """
+local rows = {}
+local raw = {}
+for _, uid in ipairs(ARGV) do
+  local ms = redis.call('HGET', REACHED, uid)
+  if ms then
+    local m = member(tonumber(ms), uid)
+    local score = redis.call('ZSCORE', RANKED, m)
+    if score then raw[#raw + 1] = {m, score} end
+  end
+end
+table.sort(raw, function(a, b)
+  if tonumber(a[2]) ~= tonumber(b[2]) then return tonumber(a[2]) > tonumber(b[2]) end
+  return a[1] > b[1]
+end)
+local flat = {}
+for _, r in ipairs(raw) do flat[#flat + 1] = r[1]; flat[#flat + 1] = r[2] end
+rows = entries(flat)
+"""
+    + _RETURN
+)
+
+# ARGV: min, max, offset, limit (seed query 4 / ZRANGEBYSCORE, highest first).
+RANGE = (
+    _PRELUDE
+    + """
+local raw = redis.call('ZREVRANGEBYSCORE', RANKED, ARGV[2], ARGV[1], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
+local rows = entries(raw)
+"""
+    + _RETURN
+)

@@ -1,0 +1,136 @@
+"""Board reads: Redis first, PostgreSQL (same order, same ranks) when Redis is unavailable."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Literal, TypeVar
+from uuid import UUID
+
+import asyncpg
+from fastapi import Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoreboard.db import Connection, Pool, after_commit
+from scoreboard.kit.problems import NotFound
+from scoreboard.leaderboard import keys, repository
+from scoreboard.leaderboard.board import Board, Entry, Member, Page
+from scoreboard.leaderboard.schemas import BoardEntry, BoardPage, UserRank
+
+log = logging.getLogger(__name__)
+Source = Literal["redis", "postgres"]
+T = TypeVar("T")
+
+
+def _from_rows(rows: list[asyncpg.Record], total: int | None = None) -> Page:
+    entries = [Entry(r["id"], r["username"], r["current_score"], r["rank"]) for r in rows]
+    return Page(entries, int(rows[0]["total"]) if rows else (total or 0))
+
+
+async def read(
+    board: Board,
+    pool: Pool,
+    fast: Callable[[Board], Awaitable[Page]],
+    slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]],
+) -> tuple[Page, Source]:
+    """Answer from Redis; if it is unreachable, from PostgreSQL."""
+    try:
+        return await fast(board), "redis"
+    except RedisError as exc:
+        log.warning("board read from PostgreSQL: Redis unavailable (%s)", exc)
+    async with pool.acquire() as conn:
+        rows = await slow(conn)
+        total = None if rows else await repository.total_players(conn)
+    return _from_rows(rows, total), "postgres"
+
+
+def as_page(page: Page) -> BoardPage:
+    """Render a page."""
+    entries = [BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score) for e in page.entries]
+    return BoardPage(entries=entries, total_players=page.total, generated_at=datetime.now(UTC))
+
+
+def rank_of(page: Page, user_id: UUID) -> UserRank:
+    """One user's standing from a page that contains them."""
+    entry = next((e for e in page.entries if e.user_id == user_id), None)
+    if entry is None:
+        raise NotFound("This user is not on the leaderboard.")
+    below = page.total - entry.rank
+    percentile = round(100 * below / page.total, 2) if page.total else 0.0
+    return UserRank(
+        user_id=entry.user_id,
+        username=entry.username,
+        score=entry.score,
+        rank=entry.rank,
+        total_players=page.total,
+        percentile=percentile,
+    )
+
+
+def member_of(row: asyncpg.Record) -> Member:
+    """The board's view of a users row."""
+    return Member(row["id"], row["username"], row["current_score"], row["reached"], row["is_active"])
+
+
+async def sync_members(board: Board, pool: Pool, user_ids: list[UUID]) -> None:
+    """After commit: make the board agree with PostgreSQL about these users (join, rename, leave, return)."""
+    try:
+        async with pool.acquire() as conn:
+            rows = await repository.members(conn, user_ids)
+        await board.sync([member_of(row) for row in rows])
+        gone = [keys.score_cache(row["id"]) for row in rows if not row["is_active"]]
+        if gone:
+            await board.redis.delete(*gone)
+    except (RedisError, OSError) as exc:
+        log.error("board not updated for %d user(s) (%s); the reconciler will", len(user_ids), exc)
+
+
+def resync_after_commit(request: Request, *user_ids: UUID) -> None:
+    """Once the request's transaction commits, bring these users' board entries in line with PostgreSQL."""
+    state, ids = request.app.state, list(user_ids)
+    after_commit(request, lambda: sync_members(state.board, state.pool, ids))
+
+
+async def cached_score(redis: Redis, pool: Pool, user_id: UUID) -> tuple[int, Source]:
+    """The seed's `user:{id}:score`, refilled from PostgreSQL on a miss."""
+    try:
+        cached = await redis.get(keys.score_cache(user_id))
+        if cached is not None:
+            return int(cached), "redis"
+    except RedisError:
+        cached = None
+    async with pool.acquire() as conn:
+        score = await repository.score_of(conn, user_id)
+    if score is None:
+        raise NotFound("No such user.")
+    try:
+        # NX: an award may have just written a newer value; never overwrite it with ours.
+        await redis.set(keys.score_cache(user_id), score, ex=keys.SCORE_TTL_SECONDS, nx=True)
+    except RedisError:
+        log.warning("score cache not refilled: Redis unavailable")
+    return score, "postgres"
+
+
+async def cached_scores(redis: Redis, pool: Pool, user_ids: list[UUID]) -> dict[UUID, int]:
+    """Scores of several users with one MGET; misses come from PostgreSQL in one query and are refilled."""
+    scores: dict[UUID, int] = {}
+    try:
+        values = await redis.mget([keys.score_cache(u) for u in user_ids])
+        scores = {u: int(v) for u, v in zip(user_ids, values, strict=True) if v is not None}
+    except RedisError:
+        values = []
+    missing = [u for u in user_ids if u not in scores]
+    if missing:
+        async with pool.acquire() as conn:
+            found = await repository.scores_of(conn, missing)
+        scores.update(found)
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for user_id, score in found.items():
+                    pipe.set(keys.score_cache(user_id), score, ex=keys.SCORE_TTL_SECONDS, nx=True)
+                await pipe.execute()
+        except RedisError:
+            pass
+    return scores

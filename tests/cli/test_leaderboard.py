@@ -1,0 +1,47 @@
+"""`scoreboard leaderboard rebuild` and `check [--repair]` against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+
+SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
+
+
+def run(database_url: str, redis_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `scoreboard leaderboard ...`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOREBOARD_")}
+    env.update(SCOREBOARD_DATABASE_URL=database_url, SCOREBOARD_REDIS_URL=redis_url, SCOREBOARD_DATA_DIR=str(tmp_path))
+    return subprocess.run(
+        [SCOREBOARD, "leaderboard", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+async def test_rebuild_then_check_and_repair(
+    database_url: str, redis_url: str, tmp_path: Path, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """Rebuild fills the board; drift makes check exit 1; --repair fixes it and exits 0."""
+    await db.execute(
+        """
+        INSERT INTO users (username, email, password_hash, current_score)
+        SELECT 'cli' || n, 'cli' || n || '@example.com', 'x', n FROM generate_series(1, 50) n
+        """
+    )
+    rebuilt = run(database_url, redis_url, tmp_path, "rebuild")
+    assert (rebuilt.returncode, "rebuilt: 50 players" in rebuilt.stdout) == (0, True), rebuilt.stderr
+    assert await redis.zcard("leaderboard") == 50
+    clean = run(database_url, redis_url, tmp_path, "check")
+    assert (clean.returncode, "no drift" in clean.stdout) == (0, True)
+    victim = await db.fetchval("SELECT id::text FROM users WHERE username = 'cli7'")
+    await redis.zadd("leaderboard", {victim: 700})
+    found = run(database_url, redis_url, tmp_path, "check")
+    assert (found.returncode, "different: 1" in found.stdout, victim in found.stdout) == (1, True, True)
+    repaired = run(database_url, redis_url, tmp_path, "check", "--repair")
+    assert (repaired.returncode, "repaired" in repaired.stdout) == (0, True)
+    assert await redis.zscore("leaderboard", victim) == 7
+    assert run(database_url, redis_url, tmp_path, "check").returncode == 0

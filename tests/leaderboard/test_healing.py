@@ -1,0 +1,128 @@
+"""Redis heals from PostgreSQL: rebuilds after data loss, a reconciler for missed writes, drift repair."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from scoreboard.app import create_app
+from scoreboard.config import Settings
+from scoreboard.leaderboard import healing
+from tests.accounts import player
+
+
+@pytest.fixture
+async def live(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app whose reconciler runs every 0.2 s."""
+    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 0.2}))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        yield app, http
+
+
+async def eventually(check, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until `check()` is true."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def bulk_users(db: asyncpg.Connection, first: int, count: int) -> None:
+    """Insert `count` active users with varied scores straight into PostgreSQL."""
+    await db.execute(
+        """
+        INSERT INTO users (username, email, password_hash, current_score, last_activity_at)
+        SELECT 'bulk' || n, 'bulk' || n || '@example.com', 'x', (n * 7919) % 1000, now()
+        FROM generate_series($1::int, $2::int) n
+        """,
+        first,
+        first + count - 1,
+    )
+
+
+async def test_board_is_rebuilt_after_redis_loses_everything(
+    live: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Connection, redis: Redis
+) -> None:
+    """After FLUSHALL the reconciler rebuilds the board, equal to PostgreSQL."""
+    app, http = live
+    for _ in range(3):
+        account = await player(http)
+        await http.post("/api/scores", headers=account.headers, json={"actionId": "complete-quest"})
+    await redis.flushdb()
+    await eventually(lambda: redis.exists("leaderboard:built"))
+    drift = await healing.check(app.state.pool, app.state.redis)
+    assert not drift.found
+    assert await redis.zcard("leaderboard") == 3
+    assert {score for _, score in await redis.zrange("leaderboard", 0, -1, withscores=True)} == {10}
+
+
+async def test_reconciler_applies_a_missed_award(
+    live: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Connection, redis: Redis
+) -> None:
+    """A change committed in PostgreSQL whose Redis write never happened appears within seconds."""
+    _, http = live
+    account = await player(http)
+    await db.execute("UPDATE users SET current_score = 77, last_activity_at = now() WHERE id = $1", account.id)
+
+    async def on_board() -> bool:
+        return await redis.zscore("leaderboard", str(account.id)) == 77
+
+    await eventually(on_board)
+    page = (await http.get("/api/leaderboard")).json()
+    assert page["entries"][0]["userId"] == str(account.id)
+
+
+async def test_drift_is_found_and_repaired(
+    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """Missing, changed and stray members are reported, then repaired to PostgreSQL's values."""
+    a, b, c = await player(client), await player(client), await player(client)
+    await client.post("/api/scores", headers=b.headers, json={"actionId": "complete-quest"})
+    pool, board_redis = app.state.pool, app.state.redis
+    assert not (await healing.check(pool, board_redis)).found
+    await redis.zrem("leaderboard", str(a.id))
+    await redis.zadd("leaderboard", {str(b.id): 999})
+    await redis.zadd("leaderboard", {"not-a-user": 5, "00000000-0000-0000-0000-000000000001": 6})
+    await redis.hset("leaderboard:usernames", str(c.id), "impostor")
+    drift = await healing.check(pool, board_redis)
+    assert drift.missing == [a.id]
+    assert set(drift.different) == {b.id, c.id}
+    assert drift.extra == ["00000000-0000-0000-0000-000000000001", "not-a-user"]
+    await healing.check(pool, board_redis, repair=True)
+    assert not (await healing.check(pool, board_redis)).found
+    assert await redis.zscore("leaderboard", str(b.id)) == 10
+    assert await redis.hget("leaderboard:usernames", str(c.id)) == c.username
+
+
+async def test_rebuild_swaps_atomically_and_is_locked(settings: Settings, db: asyncpg.Connection, redis: Redis) -> None:
+    """Readers see the old board or the new one, never a part; a second rebuild at the same time does nothing."""
+    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
+    async with app.router.lifespan_context(app):
+        pool, client = app.state.pool, app.state.redis
+        await bulk_users(db, 1, 3000)
+        assert await healing.rebuild(pool, client) == 3000
+        await bulk_users(db, 3001, 2000)
+        seen: set[int] = set()
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            while not done.is_set():
+                seen.add(await redis.zcard("leaderboard"))
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        first, second = await asyncio.gather(healing.rebuild(pool, client), healing.rebuild(pool, client))
+        done.set()
+        await watcher
+    assert sorted([first or 0, second or 0]) == [0, 5000]
+    assert None in (first, second)
+    assert seen <= {3000, 5000}
+    assert await redis.zcard("leaderboard") == 5000
+    assert await redis.keys("*:rebuild:*") == []
