@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
 import psutil
 import pytest
@@ -23,6 +18,7 @@ import pytest
 from scoreboard import __version__, migrate
 from scoreboard.embedded.process import free_port
 from tests.conftest import Servers
+from tests.processes import alive, servers_on, sql
 from tests.urls import with_database
 
 SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
@@ -50,39 +46,6 @@ def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run `scoreboard ARGS` to completion."""
     return subprocess.run([SCOREBOARD, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
-def sql(url: str, query: str, *args: object) -> Any:
-    """Run one statement on a fresh connection and return its first value."""
-
-    async def run() -> Any:
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(query, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
-
-
-def servers_on(folder: Path) -> list[psutil.Process]:
-    """Return the live postgres and valkey processes whose command line or cwd is inside `folder`."""
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline", "cwd", "status"]):
-        info = proc.info
-        if info["status"] == psutil.STATUS_ZOMBIE or not any(n in (info["name"] or "") for n in ("postgres", "valkey")):
-            continue
-        if any(str(folder) in part for part in [*(info["cmdline"] or []), info["cwd"] or ""]):
-            found.append(proc)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Tell whether `pid` runs; a zombie counts as dead."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -142,18 +105,6 @@ def test_db_upgrade_current_downgrade_cycle(servers: Servers, tmp_path: Path) ->
 
 
 ServeFactory = Callable[..., tuple[subprocess.Popen[bytes], Path]]
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """Yield a data folder under the system temp folder; kill and remove whatever the test left."""
-    # Not under tmp_path: every pytest session started as root chmods /tmp/pytest-of-root back to 0700,
-    # which would lock the PostgreSQL OS user out of its data folder while another session runs.
-    parent = Path(tempfile.mkdtemp(prefix="scoreboard-cli-"))
-    yield parent / "data"
-    for proc in servers_on(parent):
-        proc.kill()
-    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture

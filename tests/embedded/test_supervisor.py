@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
-import psutil
 import pytest
 from redis import Redis
 
 from scoreboard.embedded import EmbeddedServers, EmbeddedUrls
+from tests.processes import alive, servers_on, sql
 
 pytestmark = pytest.mark.slow
 
@@ -34,26 +28,6 @@ servers.start()
 print(servers.postgres.running_pid(), servers.valkey.running_pid(), flush=True)
 time.sleep(600)
 """
-
-
-def alive(pid: int) -> bool:
-    """Tell whether `pid` runs; a zombie (unreaped by a container's init) counts as dead."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def servers_on(folder: Path) -> list[psutil.Process]:
-    """Return the live postgres and valkey processes whose command line or cwd is inside `folder`."""
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline", "cwd", "status"]):
-        info = proc.info
-        if info["status"] == psutil.STATUS_ZOMBIE or not any(n in (info["name"] or "") for n in ("postgres", "valkey")):
-            continue
-        if any(str(folder) in part for part in [*(info["cmdline"] or []), info["cwd"] or ""]):
-            found.append(proc)
-    return found
 
 
 def server_pids(folder: Path) -> tuple[int, int]:
@@ -72,19 +46,6 @@ def wait_dead(pids: tuple[int, ...], timeout: float = 10) -> bool:
     return True
 
 
-def sql(url: str, query: str, *args: object) -> Any:
-    """Run one statement on a fresh connection and return its first value."""
-
-    async def run() -> Any:
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(query, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
-
-
 def redis_client(urls: EmbeddedUrls) -> Redis:
     """Return a client on the embedded Valkey (its URL carries the password)."""
     assert urls.redis_url is not None
@@ -96,18 +57,6 @@ def assert_stopped(folder: Path, pids: tuple[int, ...]) -> None:
     """Assert `pids` are dead and no server process refers to `folder`."""
     assert wait_dead(pids), f"still alive: {[pid for pid in pids if alive(pid)]}"
     assert servers_on(folder) == []
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """Yield a data folder under the system temp folder; kill and remove whatever the test left."""
-    # Not under tmp_path: every pytest session started as root chmods /tmp/pytest-of-root back to 0700,
-    # which would lock the PostgreSQL OS user out of its data folder while another session runs.
-    parent = Path(tempfile.mkdtemp(prefix="scoreboard-embedded-"))
-    yield parent / "data"
-    for proc in servers_on(parent):
-        proc.kill()
-    shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_start_serves_stop_leaves_nothing_and_data_survives_restart(data_dir: Path) -> None:

@@ -187,6 +187,11 @@ async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAward
         log.error("award %s committed but not published: Redis unavailable", row["id"])
         async with deps.pool.acquire() as conn:
             rank = await repository.rank_of(conn, row["balance_after"])
+    return _awarded(user_id, row, rank)
+
+
+def _awarded(user_id: UUID, row: asyncpg.Record, rank: int | None) -> ScoreAwarded:
+    """The response for a history row."""
     return ScoreAwarded(
         user_id=user_id,
         new_score=row["balance_after"],
@@ -226,15 +231,7 @@ async def _replay(
         rank = int(await deps.redis.zcount("leaderboard", f"({row['balance_after']}", "+inf")) + 1
     except RedisError:
         rank = await repository.rank_of(conn, row["balance_after"])
-    return ScoreAwarded(
-        user_id=user_id,
-        new_score=row["balance_after"],
-        score_change=row["points_awarded"],
-        action_id=row["action_id"],
-        rank=rank,
-        history_id=row["id"],
-        timestamp=iso_seconds(row["created_at"]),
-    )
+    return _awarded(user_id, row, rank)
 
 
 async def _refusal(conn: Connection, principal: Principal, user_id: UUID, action_id: str) -> ProblemError:
