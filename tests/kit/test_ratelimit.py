@@ -39,13 +39,17 @@ async def test_seed_counter_key_answers_get_and_ttl(redis: Redis) -> None:
 async def test_window_edge_burst_is_refused(redis: Redis) -> None:
     """Limit at the end of one window, limit at the start of the next: never more than the limit in any span."""
     limiter = SlidingWindow(redis)
-    window = 1.0
+    window = 2.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     first = [await limiter.check(KEY, limit=5, window_seconds=window) for _ in range(5)]
+    filled = loop.time()
     assert all(v.allowed for v in first)
-    # A fixed window would reset here and admit 5 more; the sliding window admits none until the oldest leaves.
-    await asyncio.sleep(window * 0.5)
+    # A fixed window would reset around here and admit 5 more; the sliding window admits none until the oldest leaves.
+    await asyncio.sleep(max(0.0, started + window * 0.6 - loop.time()))
     assert not any([(await limiter.check(KEY, limit=5, window_seconds=window)).allowed for _ in range(5)])
-    await asyncio.sleep(window * 0.6)
+    assert loop.time() < started + window
+    await asyncio.sleep(filled + window + 0.2 - loop.time())
     again = [await limiter.check(KEY, limit=5, window_seconds=window) for _ in range(6)]
     assert [v.allowed for v in again] == [True] * 5 + [False]
 

@@ -264,12 +264,18 @@ async def test_rate_limit_admits_exactly_the_limit_and_audits_refusals(
 
 async def test_window_edge_burst_is_refused_over_http(settings: Settings, db: asyncpg.Connection) -> None:
     """Limit at the end of one window and at the start of the next: never more than the limit in any window."""
-    async with instance(settings.model_copy(update={"score_rate_window_seconds": 2})) as (http, _):
+    window = 3.0
+    loop = asyncio.get_running_loop()
+    async with instance(settings.model_copy(update={"score_rate_window_seconds": int(window)})) as (http, _):
         account = await player(http)
+        started = loop.time()
         first = [await award(http, account) for _ in range(10)]
-        await asyncio.sleep(1.2)  # a fixed window would have reset around here
+        filled = loop.time()
+        # Past where a fixed window starting with the first request would have reset, but within the sliding one.
+        await asyncio.sleep(max(0.0, started + window / 2 - loop.time()))
         edge = await asyncio.gather(*(award(http, account) for _ in range(10)))
-        await asyncio.sleep(1.0)
+        assert loop.time() < started + window, "the machine was too slow for this test to mean anything"
+        await asyncio.sleep(filled + window + 0.3 - loop.time())  # every event of the first burst has left
         later = [await award(http, account) for _ in range(11)]
     assert [r.status_code for r in first] == [201] * 10
     assert {r.status_code for r in edge} == {429}
