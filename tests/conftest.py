@@ -42,6 +42,27 @@ class Servers:
     embedded: bool
 
 
+def _stop_abandoned_test_servers() -> None:
+    """Stop embedded servers that killed test sessions left behind (their owner lock is free)."""
+    import fcntl
+
+    from scoreboard.embedded.postgres import EmbeddedPostgres
+    from scoreboard.embedded.valkey import EmbeddedValkey
+
+    for folder in Path(tempfile.gettempdir()).glob("scoreboard-test-*"):
+        lock = folder / "owner.lock"
+        if not lock.exists():
+            continue
+        with lock.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live session owns it
+            EmbeddedValkey(folder).stop_orphan()
+            EmbeddedPostgres(folder).stop_orphan()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     """Yield the session's servers, starting embedded ones unless URLs are given."""
@@ -50,6 +71,7 @@ def servers() -> Iterator[Servers]:
     if admin_url and redis_url:
         yield Servers(admin_url, redis_url, embedded=False)
         return
+    _stop_abandoned_test_servers()
     folder = Path(tempfile.mkdtemp(prefix="scoreboard-test-"))
     embedded = EmbeddedServers(folder, postgres=admin_url is None, valkey=redis_url is None, durable=False)
     try:

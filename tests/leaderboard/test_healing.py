@@ -126,3 +126,29 @@ async def test_rebuild_swaps_atomically_and_is_locked(settings: Settings, db: as
     assert seen <= {3000, 5000}
     assert await redis.zcard("leaderboard") == 5000
     assert await redis.keys("*:rebuild:*") == []
+
+
+async def test_reconciler_does_not_reapply_old_changes_forever(
+    settings: Settings, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """A change is re-applied only within the look-back after it; later passes leave the board alone."""
+    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
+    async with app.router.lifespan_context(app):
+        await eventually(lambda: redis.exists("leaderboard:built"))  # the app's own first pass is over
+        user_id = await db.fetchval(
+            """
+            INSERT INTO users (username, email, password_hash, current_score, updated_at)
+            VALUES ('old', 'old@example.com', 'x', 50, now() - interval '30 seconds') RETURNING id
+            """
+        )
+        reconciler = healing.Reconciler(app.state.pool, app.state.redis)
+        await reconciler()  # a first pass looks back a minute: it applies the change
+        assert await redis.zscore("leaderboard", str(user_id)) == 50
+        first_pass = reconciler.last_pass
+        await redis.zadd("leaderboard", {str(user_id): 1})  # drift that a raise-only re-apply would undo
+        await reconciler()
+        # Not re-applied: the change is older than this pass's look-back.
+        assert await redis.zscore("leaderboard", str(user_id)) == 1
+        assert first_pass is not None
+        assert reconciler.last_pass is not None
+        assert reconciler.last_pass >= first_pass

@@ -85,16 +85,19 @@ class Reconciler:
 
     def __init__(self, pool: Pool, redis: Redis) -> None:
         self.pool, self.redis, self.board = pool, redis, Board(redis)
-        self.watermark: datetime | None = None
+        self.last_pass: datetime | None = None
 
     async def __call__(self) -> None:
         """Run one pass."""
+        async with self.pool.acquire() as conn:
+            started = await repository.database_now(conn)
         if not await self.redis.exists(keys.BUILT):
             await rebuild(self.pool, self.redis)
-        if self.watermark is None:
-            async with self.pool.acquire() as conn:
-                self.watermark = await repository.database_now(conn) - timedelta(minutes=1)
-        self.watermark = await reconcile_since(self.pool, self.board, self.watermark - LAG)
+        since = (self.last_pass or started - timedelta(minutes=1)) - LAG
+        await reconcile_since(self.pool, self.board, since)
+        # The next pass looks back from this pass's start (database clock), so a change is re-applied for about
+        # LAG seconds, then left alone; an idle board costs one indexed query per pass.
+        self.last_pass = started
 
 
 @dataclass

@@ -1,0 +1,298 @@
+"""Benchmark the board reads, top 10 and around a player, over real HTTP against `scoreboard serve --workers 2`.
+
+The machine is small and noisy, so the figures come with baselines measured in the same run, by the same client:
+
+- `GET /healthz`: the service's FastAPI endpoint with no I/O, the framework ceiling;
+- `GET /bare`: a separate FastAPI app (`benchkit/bare_app.py`, uvicorn with as many workers) whose only route makes
+  one Redis `GET` on the service's own Redis, the ceiling of "one Redis call per request".
+
+Phases: start the service (embedded PostgreSQL and Valkey in a fresh temp folder, or the given URLs), insert the
+players with random scores straight into PostgreSQL, rebuild the board with `scoreboard leaderboard rebuild`, check
+it against PostgreSQL, start the bare app, then load `/healthz`, `/bare`, `/api/leaderboard?limit=10` and
+`/api/leaderboard/around/{random player}?radius=5` in turn, print the results, stop everything.
+
+    .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py            # defaults
+    .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py --quick    # smoke run, under a minute
+    .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py --clients 2 --concurrency 64 --json
+
+Progress goes to stderr; the Markdown report (or, with --json, a JSON document) to stdout. Exit status 1 when the
+board check before the load fails or a phase answered anything but 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives next to this file
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit import log
+from benchkit.loadgen import get_request, run_load
+from benchkit.report import cpu_table, emit, fmt, header, machine_info, machine_line, ratio, worker_line
+from benchkit.service import Service, UvicornApp, cleanup
+from benchkit.setup import insert_players
+
+TARGET_TOP10_PER_SECOND = 20_000  # DESIGN.md, "Performance notes"
+MAX_SCORE = 50_000  # players get a random score in [0, MAX_SCORE]: spread out, with some ties
+PHASES = ("healthz", "bare", "top", "around")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Measure top-10 and around-me reads over HTTP against `scoreboard serve`, with same-session "
+        "baselines (/healthz, and a bare endpoint making one Redis call).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--players", type=int, default=None, help="players on the board (default 10000; --quick 1000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (keep-alive connections)")
+    parser.add_argument("--duration", type=float, default=None, help="measured seconds per phase (default 15)")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per phase (default 3)")
+    parser.add_argument("--clients", type=int, default=1, help="load generator processes sharing --concurrency")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the service and of the bare app")
+    parser.add_argument("--limit", type=int, default=10, help="page size of the top-N read")
+    parser.add_argument("--radius", type=int, default=5, help="neighbours either side in the around read")
+    parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
+    parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of Markdown")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, 1 s warm-up, 1000 players")
+    parser.add_argument(
+        "--connect-burst",
+        action="store_true",
+        help="open all connections at once instead of spreading them over the first half of the warm-up",
+    )
+    args = parser.parse_args(argv)
+    if args.players is None:
+        args.players = 1000 if args.quick else 10_000
+    if args.duration is None:
+        args.duration = 3.0 if args.quick else 15.0
+    if args.warmup is None:
+        args.warmup = 1.0 if args.quick else 3.0
+    if args.players < 1 or args.concurrency < 1 or args.clients < 1 or args.workers < 1:
+        parser.error("--players, --concurrency, --clients and --workers must be positive")
+    if args.clients > args.concurrency:
+        parser.error("--clients cannot exceed --concurrency")
+    if args.duration <= 0 or args.warmup < 0:
+        parser.error("--duration must be positive and --warmup not negative")
+    if not (1 <= args.limit <= 100 and 0 <= args.radius <= 50):
+        parser.error("--limit must be 1-100 and --radius 0-50 (the API's bounds)")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Setup: players straight into PostgreSQL, the board rebuilt by the real CLI, then checked
+
+
+def rebuild(service: Service) -> float:
+    """`scoreboard leaderboard rebuild` against the service's servers; returns how long it took."""
+    assert service.database_url is not None
+    assert service.redis_url is not None
+    env = {**service.env, "SCOREBOARD_DATABASE_URL": service.database_url, "SCOREBOARD_REDIS_URL": service.redis_url}
+    started = time.monotonic()
+    result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        service.command("leaderboard", "rebuild"), env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"leaderboard rebuild failed: {result.stdout}{result.stderr}")
+    took = time.monotonic() - started
+    log(f"{result.stdout.strip().splitlines()[-1]} in {took:.1f} s")
+    return took
+
+
+def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=30) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+async def check_board(service: Service, args: argparse.Namespace, player_ids: list[str]) -> dict[str, Any]:
+    """The board in Redis holds every active user, its top N has PostgreSQL's scores, and reads come from Redis."""
+    import json
+
+    import asyncpg
+    from redis.asyncio import Redis
+
+    assert service.database_url is not None
+    assert service.redis_url is not None
+    conn = await asyncpg.connect(service.database_url)
+    try:
+        active = await conn.fetchval("SELECT count(*) FROM users WHERE is_active")
+        top = await conn.fetch(
+            "SELECT current_score FROM users WHERE is_active ORDER BY current_score DESC LIMIT $1", args.limit
+        )
+    finally:
+        await conn.close()
+    redis = Redis.from_url(service.redis_url)
+    try:
+        on_board = await redis.zcard("leaderboard")
+    finally:
+        await redis.aclose()
+    _, top_headers, top_body = http_get(f"{service.base}/api/leaderboard?limit={args.limit}")
+    page = json.loads(top_body)
+    _, around_headers, around_body = http_get(
+        f"{service.base}/api/leaderboard/around/{player_ids[len(player_ids) // 2]}?radius={args.radius}"
+    )
+    sources = {top_headers.get("x-scoreboard-source"), around_headers.get("x-scoreboard-source")}
+    result = {
+        "active_users": active,
+        "on_board": on_board,
+        "total_players": page["totalPlayers"],
+        "top_scores_match": [e["score"] for e in page["entries"]] == [r["current_score"] for r in top],
+        "around_entries": len(json.loads(around_body)["entries"]),
+        "sources": sorted(str(s) for s in sources),
+    }
+    result["ok"] = active == on_board == page["totalPlayers"] and result["top_scores_match"] and sources == {"redis"}
+    log(
+        "board: "
+        + ("OK" if result["ok"] else "FAILED")
+        + f" ({on_board} on the board for {active} active users; top {args.limit} scores "
+        + ("match" if result["top_scores_match"] else "DIFFER")
+        + f"; answered from {', '.join(result['sources'])})"
+    )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def summarize(report: dict[str, Any]) -> None:
+    runs = {name: report[name] for name in PHASES}
+    report["ratios"] = {
+        f"{name}_per_{base}": ratio(runs[name]["rate"], runs[base]["rate"])
+        for name in ("top", "around", "bare")
+        for base in ("bare", "healthz")
+        if name != base
+    }
+    report["target"] = {
+        "top10_per_second": TARGET_TOP10_PER_SECOND,
+        "met": runs["top"]["rate"] >= TARGET_TOP10_PER_SECOND,
+    }
+    report["ok"] = report["board"]["ok"] and all(run["error_count"] == 0 for run in runs.values())
+
+
+def markdown(report: dict[str, Any]) -> str:
+    s, ratios = report["settings"], report["ratios"]
+    titles = {
+        "healthz": "`GET /healthz` (service, no I/O)",
+        "bare": "`GET /bare` (bare app, one Redis `GET`)",
+        "top": f"`GET /api/leaderboard?limit={s['limit']}` (one Lua call)",
+        "around": f"`GET /api/leaderboard/around/{{random}}?radius={s['radius']}` (one Lua call)",
+    }
+    lines = [
+        f"## Leaderboard reads benchmark, {report['date']}",
+        "",
+        machine_line(report["machine"]),
+        f"- Command: `{report['command']}` at revision {report['revision']}",
+        f"- Service: `scoreboard serve --workers {s['workers']}` on {s['servers']}; bare app: uvicorn --workers "
+        f"{s['workers']}; {s['players']:,} players (board rebuilt in {s['rebuild_seconds']:.1f} s); "
+        f"{s['concurrency']} connections ({s['connect']}) from {s['clients']} client process(es); "
+        f"{s['warmup']:g} s warm-up + {s['duration']:g} s measured per phase",
+        "",
+        "| Workload | Reads/s | p50 | p95 | p99 | Errors | ÷ /bare | ÷ /healthz |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name in PHASES:
+        run = report[name]
+        to_bare = "1" if name == "bare" else fmt(ratios.get(f"{name}_per_bare"))
+        to_healthz = "1" if name == "healthz" else fmt(ratios.get(f"{name}_per_healthz"))
+        lines.append(
+            f"| {titles[name]} | {run['rate']:,.0f} | {fmt(run['p50_ms'])} ms | {fmt(run['p95_ms'])} ms "
+            f"| {fmt(run['p99_ms'])} ms | {run['error_count']} | {to_bare} | {to_healthz} |"
+        )
+    board = report["board"]
+    lines += [
+        "",
+        f"- Target >= {TARGET_TOP10_PER_SECOND:,} top-10 reads/s (DESIGN.md): "
+        + ("**met**" if report["target"]["met"] else "**not met**"),
+        f"- Board before the load: {'**OK**' if board['ok'] else '**FAILED**'} ({board['on_board']:,} on the board "
+        f"for {board['active_users']:,} active users, top scores {'match' if board['top_scores_match'] else 'DIFFER'}"
+        f" PostgreSQL, answered from {', '.join(board['sources'])})",
+        "- Statuses: "
+        + "; ".join(f"{name} {report[name]['statuses']} {report[name]['errors'] or ''}".rstrip() for name in PHASES),
+        "",
+        'CPU while measuring, in cores busy (µs of CPU per request). In the bare phase, "uvicorn workers" are the '
+        "bare app's and the idle service counts as other:",
+        "",
+        *cpu_table(
+            [(name, report[name]) for name in PHASES],
+            ("machine", "client", "workers", "valkey", "postgres", "other"),
+        ),
+        "",
+        *(worker_line(name, report[name]) for name in PHASES),
+        *(
+            f"- {name}: other work on the machine took {report[name]['cpu_cores']['other']:.2f} cores "
+            f"(busiest: {report[name]['other_busiest']}); run again for clean figures"
+            for name in PHASES
+            if report[name]["cpu_cores"].get("other", 0) >= 0.1
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    machine = machine_info()
+    root = Path(tempfile.mkdtemp(prefix="scoreboard-bench-"))
+    # No access log line per request (the log level filters it anyway; this skips the call).
+    service = Service(root, args, extra_env={"SCOREBOARD_ACCESS_LOG": "false"})
+    report: dict[str, Any] = {
+        **header(machine),
+        "settings": {
+            "workers": args.workers,
+            "players": args.players,
+            "limit": args.limit,
+            "radius": args.radius,
+            "concurrency": args.concurrency,
+            "clients": args.clients,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "connect": "burst" if args.connect_burst else "spread over the warm-up",
+            "servers": "embedded PostgreSQL + Valkey"
+            if not (args.database_url or args.redis_url)
+            else "given PostgreSQL/Redis URLs (embedded for the other)"
+            if service.embedded
+            else "the given PostgreSQL and Redis",
+        },
+    }
+    bare = UvicornApp(root, "benchkit.bare_app:app", args.workers, {}, service)
+    with cleanup(root, service, bare):
+        service.start()
+        assert service.database_url is not None
+        prefix = f"br_{secrets.token_hex(4)}_"
+        ids = asyncio.run(insert_players(service.database_url, prefix, args.players, max_score=MAX_SCORE))
+        log(f"{len(ids)} players {prefix}* with scores 0-{MAX_SCORE}")
+        report["settings"]["rebuild_seconds"] = round(rebuild(service), 2)
+        report["board"] = asyncio.run(check_board(service, args, ids))
+        bare.env["BENCH_REDIS_URL"] = str(service.redis_url)
+        bare.start("/bare")
+        nproc, port = machine["nproc"], service.port
+        report["healthz"] = run_load("healthz", service, [get_request(port, "/healthz")], 200, args, nproc)
+        report["bare"] = run_load("bare", bare, [get_request(bare.port, "/bare")], 200, args, nproc)
+        top = [get_request(port, f"/api/leaderboard?limit={args.limit}")]
+        report["top"] = run_load("top", service, top, 200, args, nproc)
+        around = [get_request(port, f"/api/leaderboard/around/{uid}?radius={args.radius}") for uid in ids]
+        report["around"] = run_load("around", service, around, 200, args, nproc)
+        summarize(report)
+    emit(report, args.json, markdown)
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; the servers were stopped and the temp folder removed")
+        sys.exit(130)
