@@ -36,7 +36,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import log
+from benchkit import log, options
 from benchkit.loadgen import get_request, run_load
 from benchkit.report import cpu_table, emit, fmt, header, machine_info, machine_line, ratio, worker_line
 from benchkit.service import Service, UvicornApp, cleanup
@@ -53,36 +53,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "baselines (/healthz, and a bare endpoint making one Redis call).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--players", type=int, default=None, help="players on the board (default 10000; --quick 1000)")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (keep-alive connections)")
-    parser.add_argument("--duration", type=float, default=None, help="measured seconds per phase (default 15)")
-    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per phase (default 3)")
-    parser.add_argument("--clients", type=int, default=1, help="load generator processes sharing --concurrency")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the service and of the bare app")
+    options.add_common(parser, players=10000, quick_players=1000)
     parser.add_argument("--limit", type=int, default=10, help="page size of the top-N read")
     parser.add_argument("--radius", type=int, default=5, help="neighbours either side in the around read")
-    parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
-    parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of Markdown")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, 1 s warm-up, 1000 players")
-    parser.add_argument(
-        "--connect-burst",
-        action="store_true",
-        help="open all connections at once instead of spreading them over the first half of the warm-up",
-    )
-    args = parser.parse_args(argv)
-    if args.players is None:
-        args.players = 1000 if args.quick else 10_000
-    if args.duration is None:
-        args.duration = 3.0 if args.quick else 15.0
-    if args.warmup is None:
-        args.warmup = 1.0 if args.quick else 3.0
-    if args.players < 1 or args.concurrency < 1 or args.clients < 1 or args.workers < 1:
-        parser.error("--players, --concurrency, --clients and --workers must be positive")
-    if args.clients > args.concurrency:
-        parser.error("--clients cannot exceed --concurrency")
-    if args.duration <= 0 or args.warmup < 0:
-        parser.error("--duration must be positive and --warmup not negative")
+    args = options.finish(parser, parser.parse_args(argv))
     if not (1 <= args.limit <= 100 and 0 <= args.radius <= 50):
         parser.error("--limit must be 1-100 and --radius 0-50 (the API's bounds)")
     return args

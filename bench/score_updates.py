@@ -35,7 +35,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import HOST, log
+from benchkit import HOST, log, options
 from benchkit.loadgen import get_request, run_load
 from benchkit.pgbench import run_pgbench
 from benchkit.report import cpu_table, emit, fmt, header, machine_info, machine_line, ratio, worker_line
@@ -58,36 +58,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Measure POST /api/scores over HTTP against `scoreboard serve`, with same-session baselines.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--players", type=int, default=None, help="players to award (default 1000; --quick 200)")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (keep-alive connections)")
-    parser.add_argument("--duration", type=float, default=None, help="measured seconds per phase (default 15)")
-    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per phase (default 3)")
-    parser.add_argument("--clients", type=int, default=1, help="load generator processes sharing --concurrency")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service")
-    parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
-    parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of Markdown")
+    options.add_common(parser, players=1000, quick_players=200)
     parser.add_argument("--skip-pgbench", action="store_true", help="do not run the pgbench baseline")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, 1 s warm-up, 200 players")
-    parser.add_argument(
-        "--connect-burst",
-        action="store_true",
-        help="open all connections at once instead of spreading them over the first half of the warm-up "
-        "(a burst tends to land on one worker: see the connections-per-worker line)",
-    )
-    args = parser.parse_args(argv)
-    if args.players is None:
-        args.players = 200 if args.quick else 1000
-    if args.duration is None:
-        args.duration = 3.0 if args.quick else 15.0
-    if args.warmup is None:
-        args.warmup = 1.0 if args.quick else 3.0
-    if args.players < 1 or args.concurrency < 1 or args.clients < 1 or args.workers < 1:
-        parser.error("--players, --concurrency, --clients and --workers must be positive")
-    if args.clients > args.concurrency:
-        parser.error("--clients cannot exceed --concurrency")
-    if args.duration <= 0 or args.warmup < 0:
-        parser.error("--duration must be positive and --warmup not negative")
+    args = options.finish(parser, parser.parse_args(argv))
     return args
 
 

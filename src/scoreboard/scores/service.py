@@ -234,6 +234,12 @@ async def _replay(
     return _awarded(user_id, row, rank)
 
 
+def _not_before(detail: str, reason: str, available: datetime, now: datetime) -> TooManyRequests:
+    """A policy refusal that says when the award becomes possible."""
+    retry = max(int((available - now).total_seconds()) + 1, 1)
+    return TooManyRequests(detail, retry_after=retry, reason=reason, availableAt=iso_seconds(available))
+
+
 async def _refusal(conn: Connection, principal: Principal, user_id: UUID, action_id: str) -> ProblemError:
     """Explain why nothing was awarded."""
     why = await repository.why_not(conn, user_id, action_id)
@@ -248,21 +254,10 @@ async def _refusal(conn: Connection, principal: Principal, user_id: UUID, action
     now: datetime = why["now"]
     if why["max_per_day"] is not None and why["day"] == why["today"] and why["day_count"] >= why["max_per_day"]:
         tomorrow = datetime.combine(why["today"] + timedelta(days=1), datetime.min.time(), UTC)
-        retry = max(int((tomorrow - now).total_seconds()) + 1, 1)
-        return TooManyRequests(
-            f"{action_id!r} may be awarded at most {why['max_per_day']} time(s) per UTC day.",
-            retry_after=retry,
-            reason="max_per_day",
-            availableAt=iso_seconds(tomorrow),
-        )
+        detail = f"{action_id!r} may be awarded at most {why['max_per_day']} time(s) per UTC day."
+        return _not_before(detail, "max_per_day", tomorrow, now)
     if why["cooldown_seconds"] is not None and why["last_awarded_at"] is not None:
         available = why["last_awarded_at"] + timedelta(seconds=why["cooldown_seconds"])
-        retry = max(int((available - now).total_seconds()) + 1, 1)
-        return TooManyRequests(
-            f"{action_id!r} has a cooldown of {why['cooldown_seconds']} s.",
-            retry_after=retry,
-            reason="cooldown",
-            availableAt=iso_seconds(available),
-        )
+        return _not_before(f"{action_id!r} has a cooldown of {why['cooldown_seconds']} s.", "cooldown", available, now)
     # Everything allowed it a moment ago: a concurrent change (e.g. deactivation) won; the client may retry.
     return Conflict("The award could not be applied; retry.")

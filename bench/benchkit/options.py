@@ -1,0 +1,45 @@
+"""Command-line options every bench shares: load shape, servers, output."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_common(parser: argparse.ArgumentParser, *, players: int, quick_players: int) -> None:
+    """Add the options every bench takes (load, servers, output, --quick)."""
+    parser.add_argument(
+        "--players", type=int, default=None, help=f"players on the board (default {players}; --quick {quick_players})"
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (keep-alive connections)")
+    parser.add_argument("--duration", type=float, default=None, help="measured seconds per phase (default 15)")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per phase (default 3)")
+    parser.add_argument("--clients", type=int, default=1, help="load generator processes sharing --concurrency")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the service")
+    parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
+    parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of Markdown")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, 1 s warm-up, fewer players")
+    parser.add_argument(
+        "--connect-burst",
+        action="store_true",
+        help="open all connections at once instead of spreading them over the first half of the warm-up "
+        "(a burst tends to land on one worker: see the connections-per-worker line)",
+    )
+    parser.set_defaults(_players=players, _quick_players=quick_players)
+
+
+def finish(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the --quick-dependent defaults and refuse impossible combinations."""
+    if args.players is None:
+        args.players = args._quick_players if args.quick else args._players
+    if args.duration is None:
+        args.duration = 3.0 if args.quick else 15.0
+    if args.warmup is None:
+        args.warmup = 1.0 if args.quick else 3.0
+    if args.players < 1 or args.concurrency < 1 or args.clients < 1 or args.workers < 1:
+        parser.error("--players, --concurrency, --clients and --workers must be positive")
+    if args.clients > args.concurrency:
+        parser.error("--clients cannot exceed --concurrency")
+    if args.duration <= 0 or args.warmup < 0:
+        parser.error("--duration must be positive and --warmup not negative")
+    return args
