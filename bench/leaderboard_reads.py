@@ -224,22 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = Service(root, args, extra_env={"SCOREBOARD_ACCESS_LOG": "false"})
     report: dict[str, Any] = {
         **header(machine),
-        "settings": {
-            "workers": args.workers,
-            "players": args.players,
-            "limit": args.limit,
-            "radius": args.radius,
-            "concurrency": args.concurrency,
-            "clients": args.clients,
-            "duration": args.duration,
-            "warmup": args.warmup,
-            "connect": "burst" if args.connect_burst else "spread over the warm-up",
-            "servers": "embedded PostgreSQL + Valkey"
-            if not (args.database_url or args.redis_url)
-            else "given PostgreSQL/Redis URLs (embedded for the other)"
-            if service.embedded
-            else "the given PostgreSQL and Redis",
-        },
+        "settings": options.settings_summary(args, service.embedded, limit=args.limit, radius=args.radius),
     }
     bare = UvicornApp(root, "benchkit.bare_app:app", args.workers, {}, service)
     with cleanup(root, service, bare):

@@ -336,20 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = Service(root, args)
     report: dict[str, Any] = {
         **header(machine),
-        "settings": {
-            "workers": args.workers,
-            "players": args.players,
-            "concurrency": args.concurrency,
-            "clients": args.clients,
-            "duration": args.duration,
-            "warmup": args.warmup,
-            "connect": "burst" if args.connect_burst else "spread over the warm-up",
-            "servers": "embedded PostgreSQL + Valkey"
-            if not (args.database_url or args.redis_url)
-            else "given PostgreSQL/Redis URLs (embedded for the other)"
-            if service.embedded
-            else "the given PostgreSQL and Redis",
-        },
+        "settings": options.settings_summary(args, service.embedded),
     }
     with cleanup(root, service):
         service.start()

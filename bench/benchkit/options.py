@@ -43,3 +43,24 @@ def finish(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpars
     if args.duration <= 0 or args.warmup < 0:
         parser.error("--duration must be positive and --warmup not negative")
     return args
+
+
+def settings_summary(args: argparse.Namespace, embedded: bool, **extra: object) -> dict[str, object]:
+    """The run's settings as the reports print them."""
+    if not (args.database_url or args.redis_url):
+        servers = "embedded PostgreSQL + Valkey"
+    elif embedded:
+        servers = "given PostgreSQL/Redis URLs (embedded for the other)"
+    else:
+        servers = "the given PostgreSQL and Redis"
+    return {
+        "workers": args.workers,
+        "players": args.players,
+        **extra,
+        "concurrency": args.concurrency,
+        "clients": args.clients,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "connect": "burst" if args.connect_burst else "spread over the warm-up",
+        "servers": servers,
+    }

@@ -16,7 +16,7 @@ from scoreboard.auth.schemas import TokenPair
 from scoreboard.config import Settings
 from scoreboard.db import Connection
 from scoreboard.kit.problems import Conflict, Forbidden, TooManyRequests, Unauthorized
-from scoreboard.kit.ratelimit import SlidingWindow, Verdict
+from scoreboard.kit.ratelimit import Mode, SlidingWindow, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,13 @@ async def create_user(
                 conn, username=username, email=email, password_hash=password_hash, role=role
             )
     except asyncpg.UniqueViolationError as exc:
-        field = "username" if "username" in (exc.constraint_name or "") else "email"
-        raise Conflict(f"That {field} is already taken.", field=field) from exc
+        raise name_taken(exc) from exc
+
+
+def name_taken(exc: asyncpg.UniqueViolationError) -> Conflict:
+    """Say which of a user's unique fields (username or e-mail, any case) is already taken."""
+    field = "username" if "username" in (exc.constraint_name or "") else "email"
+    return Conflict(f"That {field} is already taken.", field=field)
 
 
 async def throttle_registration(limiter: SlidingWindow, settings: Settings, client: Client) -> None:
@@ -160,9 +165,9 @@ async def _pair(conn: Connection, settings: Settings, *, session_id: UUID, user_
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl_seconds)
 
 
-async def _check(limiter: SlidingWindow, key: str, limit: int, window: int, mode: str) -> Verdict | None:
+async def _check(limiter: SlidingWindow, key: str, limit: int, window: int, mode: Mode) -> Verdict | None:
     try:
-        return await limiter.check(key, limit=limit, window_seconds=window, mode=mode)  # type: ignore[arg-type]
+        return await limiter.check(key, limit=limit, window_seconds=window, mode=mode)
     except RedisError:
         # Fail open: bcrypt's cost still bounds guessing, and logins must not depend on a cache.
         log.warning("login/registration throttle skipped: Redis unavailable")

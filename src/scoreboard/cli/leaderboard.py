@@ -3,36 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 
+T = TypeVar("T")
 app = typer.Typer(help="Rebuild and check the Redis leaderboard against PostgreSQL.", no_args_is_help=True)
 
 
-@app.command()
-def rebuild() -> None:
-    """Rebuild the board from PostgreSQL into temporary keys and swap it in atomically."""
+def _with_stores(work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run `work(pool, redis)` against the configured (or embedded) PostgreSQL and Redis, then close both."""
     from scoreboard.db import create_pool
-    from scoreboard.leaderboard import healing
     from scoreboard.redis import create_redis
 
-    async def main(settings: Settings) -> int | None:
+    async def main(settings: Settings) -> T:
         pool, redis = await create_pool(settings), create_redis(settings)
         try:
-            async with pool.acquire() as conn:
-                total: int = await conn.fetchval("SELECT count(*) FROM users WHERE is_active")
-            with typer.progressbar(length=total, label="players") as bar:
-                return await healing.rebuild(pool, redis, progress=bar.update)
+            return await work(pool, redis)
         finally:
             await redis.aclose()
             await pool.close()
 
     with servers(Settings()) as settings:
-        count = asyncio.run(main(settings))
+        return asyncio.run(main(settings))
+
+
+@app.command()
+def rebuild() -> None:
+    """Rebuild the board from PostgreSQL into temporary keys and swap it in atomically."""
+    from scoreboard.leaderboard import healing, repository
+
+    async def work(pool: Any, redis: Any) -> int | None:
+        async with pool.acquire() as conn:
+            total = await repository.total_players(conn)
+        with typer.progressbar(length=total, label="players") as bar:
+            return await healing.rebuild(pool, redis, progress=bar.update)
+
+    count = _with_stores(work)
     if count is None:
         typer.echo("another rebuild is running; nothing done", err=True)
         raise typer.Exit(1)
@@ -42,20 +53,9 @@ def rebuild() -> None:
 @app.command()
 def check(repair: Annotated[bool, typer.Option("--repair", help="Fix what differs")] = False) -> None:
     """Report players missing from, extra on, or different on the board; exit 1 on unrepaired drift."""
-    from scoreboard.db import create_pool
     from scoreboard.leaderboard import healing
-    from scoreboard.redis import create_redis
 
-    async def main(settings: Settings) -> healing.Drift:
-        pool, redis = await create_pool(settings), create_redis(settings)
-        try:
-            return await healing.check(pool, redis, repair=repair)
-        finally:
-            await redis.aclose()
-            await pool.close()
-
-    with servers(Settings()) as settings:
-        drift = asyncio.run(main(settings))
+    drift = _with_stores(lambda pool, redis: healing.check(pool, redis, repair=repair))
     for label, items in (("missing", drift.missing), ("extra", drift.extra), ("different", drift.different)):
         typer.echo(f"{label}: {len(items)}")
         for item in items[:20]:

@@ -29,6 +29,7 @@ from scoreboard.kit.problems import (
     Unprocessable,
 )
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
+from scoreboard.leaderboard import keys
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.scores import repository
 from scoreboard.scores.audit import AuditWriter, Rejection
@@ -228,7 +229,7 @@ async def _replay(
         cached = await deps.redis.get(_replay_key(user_id, idempotency_key))
         if cached:
             return ScoreAwarded.model_validate(orjson.loads(cached))
-        rank = int(await deps.redis.zcount("leaderboard", f"({row['balance_after']}", "+inf")) + 1
+        rank = int(await deps.redis.zcount(keys.BOARD, f"({row['balance_after']}", "+inf")) + 1
     except RedisError:
         rank = await repository.rank_of(conn, row["balance_after"])
     return _awarded(user_id, row, rank)

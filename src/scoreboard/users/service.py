@@ -7,8 +7,9 @@ from uuid import UUID
 import asyncpg
 
 from scoreboard.auth import repository as auth_repository
+from scoreboard.auth.service import name_taken
 from scoreboard.db import Connection
-from scoreboard.kit.problems import Conflict, NotFound
+from scoreboard.kit.problems import NotFound
 from scoreboard.users import repository
 from scoreboard.users.schemas import PrivateUser, PublicProfile, UserUpdate
 
@@ -30,8 +31,7 @@ async def update_me(conn: Connection, user_id: UUID, update: UserUpdate) -> Priv
         async with conn.transaction():
             row = await repository.update_user(conn, user_id, changes)
     except asyncpg.UniqueViolationError as exc:
-        field = "username" if "username" in (exc.constraint_name or "") else "email"
-        raise Conflict(f"That {field} is already taken.", field=field) from exc
+        raise name_taken(exc) from exc
     if row is None:
         raise NotFound("No such user.")
     return PrivateUser(**repository.to_dict(row))
