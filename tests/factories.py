@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
@@ -72,3 +73,73 @@ async def award(
         at,
     )
     return int(row["balance_after"])
+
+
+HISTORY_COLUMNS = ["user_id", "action_id", "points_awarded", "created_at", "balance_before", "balance_after"]
+
+
+async def bulk_users(conn: asyncpg.Connection, count: int, *, prefix: str = "bulk") -> list[UUID]:
+    """COPY `count` active users with zero scores in; return their ids in creation order."""
+    ids = [uuid4() for _ in range(count)]
+    records = ((uid, f"{prefix}{n}", f"{prefix}{n}@example.com", DUMMY_HASH) for n, uid in enumerate(ids))
+    await conn.copy_records_to_table("users", records=records, columns=["id", "username", "email", "password_hash"])
+    return ids
+
+
+async def bulk_history(conn: asyncpg.Connection, counts: dict[UUID, int], *, newest: datetime, step: timedelta) -> int:
+    """COPY consistent awards in (chained balances, seed action points), one every `step` per user up to `newest`.
+
+    Users' scores and last activity are set to match, so the integrity check stays clean.
+    """
+    actions = [(r["id"], r["points"]) for r in await conn.fetch("SELECT id, points FROM actions ORDER BY id")]
+    totals: dict[UUID, int] = {}
+
+    def rows() -> Iterator[tuple[UUID, str, int, datetime, int, int]]:
+        for user_id, count in counts.items():
+            balance = 0
+            at = newest - step * count
+            for i in range(count):
+                action_id, points = actions[i % len(actions)]
+                at += step
+                yield user_id, action_id, points, at, balance, balance + points
+                balance += points
+            totals[user_id] = balance
+
+    await conn.copy_records_to_table("score_history", records=rows(), columns=HISTORY_COLUMNS)
+    await conn.execute(
+        """
+        UPDATE users u SET current_score = t.total, last_activity_at = $3
+        FROM unnest($1::uuid[], $2::int[]) AS t(id, total) WHERE u.id = t.id
+        """,
+        list(totals),
+        list(totals.values()),
+        newest,
+    )
+    return sum(counts.values())
+
+
+async def violation(
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    *,
+    endpoint: str = "/api/scores",
+    attempt_count: int = 11,
+    at: datetime | None = None,
+    ip: str | None = None,
+    limit_exceeded: bool = True,
+) -> int:
+    """Record a rate-limit refusal in `rate_limit_audit` and return its id."""
+    row: Any = await conn.fetchrow(
+        """
+        INSERT INTO rate_limit_audit (user_id, endpoint, attempt_count, limit_exceeded, created_at, ip_address)
+        VALUES ($1, $2, $3, $4, COALESCE($5, CURRENT_TIMESTAMP), $6::inet)
+        RETURNING id
+        """,
+        user_id,
+        endpoint,
+        attempt_count,
+        limit_exceeded,
+        at,
+        ip,
+    )
+    return int(row["id"])

@@ -48,6 +48,16 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/admin/actions"): ADMIN,
     ("PATCH", "/api/admin/actions/{action_id}"): ADMIN,
     ("POST", "/api/admin/actions/{action_id}/deactivate"): ADMIN,
+    ("GET", "/api/users/me/history"): USER,
+    ("GET", "/api/users/me/stats"): USER,
+    # Admins read anyone's history; a player only their own (tests/history), never the victim's here.
+    ("GET", "/api/users/{user_id}/history"): ADMIN,
+    ("GET", "/api/admin/rate-limit-violations"): ADMIN,
+    ("GET", "/api/admin/analytics/top-actions"): ADMIN,
+    ("GET", "/api/admin/analytics/daily"): ADMIN,
+    ("GET", "/api/admin/analytics/growth"): ADMIN,
+    ("GET", "/api/admin/analytics/top-performers"): ADMIN,
+    ("GET", "/api/admin/integrity"): ADMIN,
 }
 KEY_BODY = {"name": "game server", "scopes": ["scores:write"]}
 TARGET_PLACEHOLDER = "victim"

@@ -12,12 +12,15 @@ from fastapi import FastAPI
 from scoreboard import __version__, migrate
 from scoreboard.actions import router as actions
 from scoreboard.admin.router import router as admin_router
+from scoreboard.analytics.router import router as analytics_router
 from scoreboard.apikeys.router import router as apikeys_router
 from scoreboard.auth import revocations
 from scoreboard.auth.router import router as auth_router
 from scoreboard.config import Settings
 from scoreboard.db import Pool, create_pool
 from scoreboard.health.router import router as health_router
+from scoreboard.history import router as history
+from scoreboard.integrity.router import router as integrity_router
 from scoreboard.kit.bodylimit import BodyLimitMiddleware
 from scoreboard.kit.logging import configure_logging
 from scoreboard.kit.periodic import Periodic
@@ -95,6 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     routers = (health_router, auth_router, leaderboard_router, users_router, actions.public, scores_router)
-    for router in (*routers, admin_router, actions.admin, apikeys_router):
+    for router in (
+        *routers,
+        admin_router,
+        actions.admin,
+        apikeys_router,
+        history.router,
+        history.admin,
+        analytics_router,
+        integrity_router,
+    ):
         app.include_router(router)
     return app

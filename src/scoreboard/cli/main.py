@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from scoreboard import __version__
-from scoreboard.cli import actions, db, leaderboard, users
+from scoreboard.cli import actions, analytics, check, db, leaderboard, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -23,6 +23,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(actions.app, name="actions")
 app.add_typer(leaderboard.app, name="leaderboard")
+app.add_typer(analytics.app, name="analytics")
+app.command("check")(check.run)
 
 
 @app.callback()

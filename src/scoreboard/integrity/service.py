@@ -1,0 +1,122 @@
+"""Run every integrity check, optionally repair what is safe to repair, and say what needs a human."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic.alias_generators import to_camel
+from redis.asyncio import Redis
+
+from scoreboard.db import Pool
+from scoreboard.integrity import repository
+from scoreboard.integrity.schemas import Check, IntegrityReport
+from scoreboard.leaderboard import healing
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a check looks for and what to do when it finds something."""
+
+    description: str
+    advice: str
+    repairable: bool = False
+
+
+KINDS = {
+    "score-mismatch": Kind(
+        "users.current_score differs from the sum of the user's score_history (seed query 14)",
+        "Find the cause before changing either side: a positive discrepancy (score above history) means lost "
+        "history rows or a score raised outside the award path; a negative one, history written without its score "
+        "or a score lowered by hand.",
+    ),
+    "score-without-history": Kind(
+        "users with a score but no score_history at all (seed query 15)",
+        "Every point must come from a recorded award: restore the history or correct the score by hand.",
+    ),
+    "history-without-user": Kind(
+        "score_history rows whose user does not exist (seed query 15)",
+        "The foreign key forbids these: they came from a restore or bypassed constraints. Restore the users "
+        "or delete the rows.",
+    ),
+    "history-without-action": Kind(
+        "score_history rows whose action is not in the catalog",
+        "The foreign key forbids these: re-create the action (it can stay inactive) or delete the rows.",
+    ),
+    "board-missing": Kind(
+        "active users missing from the Redis leaderboard",
+        "Run `scoreboard check --repair` (or `scoreboard leaderboard rebuild`).",
+        repairable=True,
+    ),
+    "board-different": Kind(
+        "users whose score, reach time or username on the Redis leaderboard differs from PostgreSQL",
+        "Run `scoreboard check --repair`.",
+        repairable=True,
+    ),
+    "board-inactive": Kind(
+        "deactivated users still on the Redis leaderboard",
+        "Run `scoreboard check --repair`.",
+        repairable=True,
+    ),
+    "board-unknown": Kind(
+        "leaderboard members that are no user at all",
+        "Run `scoreboard check --repair`.",
+        repairable=True,
+    ),
+}
+
+
+def _sample_row(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    return {to_camel(k): str(v) if isinstance(v, UUID) else v for k, v in dict(row).items() if k != "total"}
+
+
+def _check(name: str, count: int, sample: Sequence[asyncpg.Record | dict[str, Any]], repaired: bool) -> Check:
+    kind = KINDS[name]
+    return Check(
+        name=name,
+        description=kind.description,
+        count=count,
+        repairable=kind.repairable,
+        repaired=repaired and kind.repairable and count > 0,
+        advice=kind.advice if count else None,
+        sample=[_sample_row(r) for r in sample],
+    )
+
+
+async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 20) -> IntegrityReport:
+    """Check PostgreSQL's own consistency and Redis against it; with `repair`, fix Redis (the derived copy)."""
+    checked_at = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        found = await repository.postgres_findings(conn, sample)
+    checks = [_check(name, count, rows, repaired=False) for name, (count, rows) in found.items()]
+
+    drift = await healing.check(pool, redis, repair=repair)
+    parsed = {member: _uuid_or_none(member) for member in drift.extra}
+    extra_ids = [u for u in parsed.values() if u is not None]
+    async with pool.acquire() as conn:
+        users = await repository.users_by_id(conn, [*drift.missing[:sample], *drift.different[:sample], *extra_ids])
+    # Off the expected board but still a user: a deactivated one (the check compares against active users).
+    inactive = [u for u in extra_ids if u in users]
+    unknown = [member for member, u in parsed.items() if u is None or u not in users]
+
+    def named(ids: Sequence[UUID]) -> list[dict[str, Any]]:
+        return [{"user_id": u, "username": users[u]["username"] if u in users else None} for u in ids[:sample]]
+
+    checks += [
+        _check("board-missing", len(drift.missing), named(drift.missing), repair),
+        _check("board-different", len(drift.different), named(drift.different), repair),
+        _check("board-inactive", len(inactive), named(inactive), repair),
+        _check("board-unknown", len(unknown), [{"member": m} for m in unknown[:sample]], repair),
+    ]
+    return IntegrityReport(ok=all(c.count == 0 or c.repaired for c in checks), checked_at=checked_at, checks=checks)
+
+
+def _uuid_or_none(member: str) -> UUID | None:
+    try:
+        return UUID(member)
+    except ValueError:
+        return None
