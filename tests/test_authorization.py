@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from tests.accounts import PASSWORD, Account, admin, login, player, register
 
@@ -43,6 +43,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/users/{user_id}/score"): PUBLIC,
     ("POST", "/api/users/scores"): PUBLIC,
     ("GET", "/api/leaderboard/me"): USER,
+    ("GET", "/api/leaderboard/stream"): PUBLIC,
+    ("POST", "/api/leaderboard/stream-ticket"): USER,
     ("POST", "/api/scores"): ANY_CALLER,
     ("GET", "/api/admin/actions"): ADMIN,
     ("POST", "/api/admin/actions"): ADMIN,
@@ -59,6 +61,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/analytics/top-performers"): ADMIN,
     ("GET", "/api/admin/integrity"): ADMIN,
 }
+# WebSocket routes (live streams: public; a token or ticket only adds my_rank, tested in tests/live).
+WEBSOCKETS = {"/api/leaderboard/ws": PUBLIC}
 KEY_BODY = {"name": "game server", "scopes": ["scores:write"]}
 TARGET_PLACEHOLDER = "victim"
 ACTION = "complete-quest"
@@ -161,8 +165,10 @@ async def test_every_api_route_is_classified(app: FastAPI) -> None:
     contexts = [c for c in iter_route_contexts(app.routes) if (c.path or "").startswith("/api")]
     routes = {(m, c.path) for c in contexts if isinstance(c.original_route, APIRoute) for m in c.methods or ()}
     assert routes == set(ACCESS)
-    # Mounts or plain Starlette routes under /api would escape the table above.
-    assert [c.path for c in contexts if not isinstance(c.original_route, APIRoute)] == []
+    # Mounts or plain Starlette routes under /api would escape the table above; WebSockets have their own.
+    sockets = [c.path for c in contexts if isinstance(c.original_route, APIWebSocketRoute)]
+    assert sockets == list(WEBSOCKETS)
+    assert [c.path for c in contexts if not isinstance(c.original_route, APIRoute | APIWebSocketRoute)] == []
     assert all(access == ADMIN for (_, path), access in ACCESS.items() if path.startswith("/api/admin"))
 
 

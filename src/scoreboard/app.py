@@ -26,9 +26,13 @@ from scoreboard.kit.logging import configure_logging
 from scoreboard.kit.periodic import Periodic
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
+from scoreboard.kit.rawsend import RawSendApp
+from scoreboard.kit.signals import on_exit_signal
 from scoreboard.leaderboard import healing
 from scoreboard.leaderboard.board import Board
 from scoreboard.leaderboard.router import router as leaderboard_router
+from scoreboard.live.hub import Hub
+from scoreboard.live.router import router as live_router
 from scoreboard.redis import create_redis
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.scores.router import router as scores_router
@@ -75,6 +79,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         audit.start()
         stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
         app.state.audit = audit
+        hub = Hub(redis, app.state.board, pool, settings)
+        hub.start()
+        stack.push_async_callback(hub.close)  # first to close: streams end before what feeds them
+        stack.callback(on_exit_signal(hub.begin_drain))
+        app.state.hub = hub
         log.info("scoreboard %s ready to serve", __version__)
         yield
 
@@ -87,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level, settings.log_format)
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("create_app needs database_url and redis_url; `scoreboard serve` provides them")
-    app = FastAPI(
+    app = RawSendApp(
         title="Scoreboard",
         version=__version__,
         summary="A secure, live, auditable real-time leaderboard API.",
@@ -97,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    routers = (health_router, auth_router, leaderboard_router, users_router, actions.public, scores_router)
+    routers = (health_router, auth_router, live_router, leaderboard_router, users_router, actions.public, scores_router)
     for router in (
         *routers,
         admin_router,

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     # Leaderboard
     reconcile_interval_seconds: float = Field(default=2.0, gt=0, description="How often Redis is re-synced")
 
+    # Live updates
+    stream_max_connections: int = Field(default=10_000, ge=1, description="Live streams per process; more get 503")
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="Heartbeats, session refresh, rank check")
+    stream_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay suggested to SSE clients")
+    stream_replay_events: int = Field(default=1024, ge=0, description="Events held for Last-Event-ID resumes")
+    stream_client_queue: int = Field(default=64, ge=1, description="Events queued for a slow client, then conflated")
+    stream_stall_timeout_seconds: float = Field(default=30.0, gt=0, description="A client stuck this long is dropped")
+    stream_max_lifetime_seconds: float = Field(default=3600.0, gt=0, description="Streams end with a reconnect hint")
+    stream_drain_seconds: float = Field(default=5.0, gt=0, description="Shutdown waits this long for streams to end")
+    stream_ticket_ttl_seconds: int = Field(default=60, ge=5, le=3600, description="Lifetime of an SSE stream ticket")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

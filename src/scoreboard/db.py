@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from scoreboard.config import Settings
 
@@ -41,7 +42,7 @@ async def create_pool(settings: Settings) -> Pool:
     return await pool
 
 
-def get_pool(request: Request) -> Pool:
+def get_pool(request: HTTPConnection) -> Pool:
     """Return the app's pool."""
     pool: Pool = request.app.state.pool
     return pool

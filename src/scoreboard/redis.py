@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from redis.asyncio import BlockingConnectionPool, Redis
+from starlette.requests import HTTPConnection
 
 from scoreboard.config import Settings
 
@@ -26,7 +27,7 @@ def create_redis(settings: Settings) -> Redis:
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
 
-def get_redis(request: Request) -> Redis:
+def get_redis(request: HTTPConnection) -> Redis:
     """Return the app's Redis client."""
     client: Redis = request.app.state.redis
     return client

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
 
 from scoreboard.apikeys import repository as apikeys_repository
 from scoreboard.auth import repository, service, tokens
@@ -35,7 +36,8 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
 
 
-async def _from_access_token(request: Request, token: str) -> Principal:
+async def from_access_token(request: HTTPConnection, token: str) -> Principal:
+    """Resolve a player from an access token, refusing revoked sessions (PostgreSQL decides if Redis is away)."""
     claims = tokens.decode_access_token(request.app.state.settings, token)
     try:
         revoked = bool(await get_redis(request).exists(service.revoked_key(claims.session_id)))
@@ -67,7 +69,7 @@ async def optional_caller(
     if api_key is not None:
         return await _from_api_key(request, api_key)
     if bearer is not None:
-        return await _from_access_token(request, bearer.credentials)
+        return await from_access_token(request, bearer.credentials)
     if request.headers.get("authorization"):
         raise Unauthorized("Only Bearer access tokens are accepted.")
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Annotated
 
@@ -13,6 +14,8 @@ from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
 
+# After live streams were told to reconnect, requests still running get this long before they are cancelled.
+GRACE_SECONDS = 5.0
 app = typer.Typer(
     help="Scoreboard: a secure, live, auditable real-time leaderboard API.",
     no_args_is_help=True,
@@ -65,6 +68,7 @@ def serve(
                 port=settings.port,
                 log_config=None,
                 access_log=settings.access_log,
+                timeout_graceful_shutdown=math.ceil(settings.stream_drain_seconds + GRACE_SECONDS),
             )
             return
         # Worker processes build their own app from the environment, so hand them what we resolved.
@@ -81,4 +85,5 @@ def serve(
             workers=settings.workers,
             log_config=None,
             access_log=settings.access_log,
+            timeout_graceful_shutdown=math.ceil(settings.stream_drain_seconds + GRACE_SECONDS),
         )

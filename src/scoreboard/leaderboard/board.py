@@ -62,6 +62,15 @@ class Applied:
     event_id: int
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The top of the board and the id of the last event it reflects."""
+
+    event_id: int
+    built: bool
+    page: Page
+
+
 def _page(reply: list[str | int | None]) -> Page:
     total, flat = int(reply[0] or 0), reply[1:]
     rows = [
@@ -89,6 +98,7 @@ class Board:
         self._around = redis.register_script(scripts.AROUND)
         self._ranks = redis.register_script(scripts.RANKS)
         self._range = redis.register_script(scripts.RANGE)
+        self._snapshot = redis.register_script(scripts.SNAPSHOT)
 
     async def apply_award(
         self, *, user_id: UUID, username: str, new_score: int, score_change: int, action_id: str, at: datetime
@@ -142,3 +152,8 @@ class Board:
     async def score_range(self, low: int, high: int, offset: int, limit: int) -> Page:
         """Users with low <= score <= high, highest first."""
         return _page(await self._range(keys=self.names, args=[low, high, offset, limit]))
+
+    async def snapshot(self, limit: int) -> Snapshot:
+        """The top `limit` rows with the last published event id, in one atomic read."""
+        reply = await self._snapshot(keys=[*self.names, keys.SEQUENCE, keys.BUILT], args=[limit])
+        return Snapshot(int(reply[0]), bool(int(reply[1])), _page(reply[2:]))

@@ -32,6 +32,15 @@ local function remove(uid)
   redis.call('HDEL', REACHED, uid)
   redis.call('HDEL', NAMES, uid)
 end
+-- Event ids: consecutive (each INCR is published), and still increasing after Redis loses the counter
+-- (it restarts from the clock in microseconds), so a client's Last-Event-ID is never mistaken for a newer one.
+local function next_event_id(key)
+  if redis.call('EXISTS', key) == 0 then
+    local now = redis.call('TIME')
+    redis.call('SET', key, now[1] .. string.format('%06d', tonumber(now[2])))
+  end
+  return string.format('%d', redis.call('INCR', key))
+end
 -- Competition rank: 1 + members with a strictly higher score.
 local rank_cache = {}
 local function rank_of(score)
@@ -80,11 +89,13 @@ local top = {}
 for i, e in ipairs(entries(redis.call('ZREVRANGE', RANKED, 0, top_n - 1, 'WITHSCORES'))) do
   top[i] = {rank = e[3], userId = e[1], score = e[2], username = e[4] or cjson.null}
 end
-local event_id = redis.call('INCR', KEYS[5])
+local event_id = next_event_id(KEYS[5])
 local message = cjson.encode({
   type = 'score_update', userId = uid, newScore = current, scoreChange = tonumber(ARGV[3]),
-  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top, eventId = event_id
+  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top
 })
+-- cjson prints numbers with 14 significant digits; event ids have 16, so they are spliced in as text.
+message = string.sub(message, 1, -2) .. ',"eventId":' .. event_id .. '}'
 redis.call('PUBLISH', KEYS[6], message)
 return {rank_of(current), event_id}
 """
@@ -160,4 +171,15 @@ local raw = redis.call('ZREVRANGEBYSCORE', RANKED, ARGV[2], ARGV[1], 'WITHSCORES
 local rows = entries(raw)
 """
     + _RETURN
+)
+
+# KEYS[5..6]: SEQUENCE, BUILT. ARGV: limit. {last event id, built 1/0, total, entries...}: the top of the board and
+# the id of the last event it reflects, read atomically, so a live client can drop the events it already covers.
+SNAPSHOT = (
+    _PRELUDE
+    + """
+local rows = entries(redis.call('ZREVRANGE', RANKED, 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'))
+local head = {redis.call('GET', KEYS[5]) or '0', redis.call('EXISTS', KEYS[6])}
+"""
+    + _RETURN.replace("return flat", "return {head[1], head[2], unpack(flat)}")
 )

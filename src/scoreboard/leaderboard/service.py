@@ -46,6 +46,14 @@ async def read(
     return _from_rows(rows, total), "postgres"
 
 
+async def page_from_postgres(pool: Pool, offset: int, limit: int) -> Page:
+    """A page straight from the source of truth (same order and ranks as the board)."""
+    async with pool.acquire() as conn:
+        rows = await repository.page(conn, offset, limit)
+        total = None if rows else await repository.total_players(conn)
+    return _from_rows(rows, total)
+
+
 def as_page(page: Page) -> BoardPage:
     """Render a page."""
     entries = [BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score) for e in page.entries]

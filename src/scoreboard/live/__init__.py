@@ -1,0 +1,1 @@
+"""Live board: one Redis subscription per process, fanned out to SSE and WebSocket clients."""

@@ -1,0 +1,229 @@
+"""One live connection: events go straight to its socket until it backs up, then through its own bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from scoreboard.kit.eager import run_eagerly
+from scoreboard.live.events import Event
+
+log = logging.getLogger(__name__)
+Send = Callable[[Any], Coroutine[Any, Any, None]]
+Kind = Literal["sse", "ws"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a client may lag before it is conflated, then dropped."""
+
+    queue: int
+    stall_seconds: float
+    lifetime_seconds: float
+
+
+class Stalled(Exception):
+    """The client did not take a write within the stall timeout."""
+
+
+class Client:
+    """A subscriber of the board: the hub calls `push`; the connection's handler `serve`s until the stream ends."""
+
+    # Slots: a process holds thousands of these.
+    __slots__ = (
+        "_backlogged",
+        "_closing",
+        "_drainer",
+        "_ended",
+        "_finish",
+        "_floor",
+        "_handler",
+        "_inflight",
+        "_limits",
+        "_needs_snapshot",
+        "_queue",
+        "_send",
+        "_snapshot",
+        "conflations",
+        "connected_at",
+        "deadline",
+        "id",
+        "kind",
+        "limit",
+        "rank",
+        "score",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        kind: Kind,
+        send: Send,
+        finish: Callable[[str], Awaitable[None]],
+        limit: int,
+        limits: Limits,
+        snapshot: Callable[[], Awaitable[Event]],
+        user_id: UUID | None = None,
+    ) -> None:
+        self.id = uuid4()
+        self.kind = kind
+        self.limit = limit
+        self.user_id = user_id
+        self.connected_at = time.time()
+        self.deadline = time.monotonic() + limits.lifetime_seconds
+        self.rank: int | None = None  # this user's rank and score as last told, for my_rank events
+        self.score: int | None = None
+        self.conflations = 0
+        self._send = send
+        self._finish = finish
+        self._limits = limits
+        self._snapshot = snapshot
+        # Created only when needed: a deque costs ~750 bytes, and most clients never queue anything.
+        self._queue: deque[Event] | None = None
+        self._needs_snapshot = False
+        self._backlogged = True  # until its opening events are out, everything goes through the queue
+        self._inflight: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None  # exists only while the client lags or is closing
+        self._handler: asyncio.Task[Any] | None = None
+        self._floor = 0  # the last event id delivered or covered by a snapshot
+        self._closing: str | None = None
+        self._ended = False
+
+    @property
+    def floor(self) -> int:
+        """The last resumable event id this client has (or has seen reflected in a snapshot)."""
+        return self._floor
+
+    @property
+    def queued(self) -> int:
+        """Events waiting for this client's socket (bounded by the queue limit)."""
+        return len(self._queue) if self._queue else 0
+
+    def start(self, replay: list[Event] | None, last_event_id: int | None) -> None:
+        """Open with the missed events when they are all held, else with a snapshot."""
+        if replay is not None and last_event_id is not None:
+            self._floor = last_event_id
+            self._queue = deque(replay)
+        else:
+            self._needs_snapshot = True
+        self._kick()
+
+    def push(self, event: Event) -> None:
+        """Deliver now if the socket takes it without waiting; otherwise queue it, conflating when full."""
+        if self._closing is not None or (event.id and event.id <= self._floor):
+            return
+        if self._backlogged:
+            if self._queue is None:
+                self._queue = deque()
+            if len(self._queue) >= self._limits.queue:
+                # The client lags: what it needs is the latest state, not the backlog.
+                self._queue.clear()
+                self._needs_snapshot = True
+                self.conflations += 1
+                self.rank = None  # a my_rank may have been dropped: the next rank check resends it
+            else:
+                self._queue.append(event)
+            return
+        try:
+            task = run_eagerly(self._send(event.message(self.kind, self.limit)))
+        except Exception:  # the connection is gone; its handler hears of it and leaves
+            self._end()
+            return
+        if event.id:
+            self._floor = event.id
+        if task is not None:
+            # The socket is full: take this client off the broadcaster's path until its own task catches up.
+            self._inflight = task
+            self._backlogged = True
+            self._kick()
+
+    def resnapshot(self) -> None:
+        """Drop what is queued and send the board afresh (after the event stream had a gap)."""
+        if self._closing is None:
+            self._queue = None
+            self._needs_snapshot = True
+            self._backlogged = True
+            self._kick()
+
+    def close(self, reason: str) -> None:
+        """End the stream with a reconnect hint once what is in flight is out."""
+        if self._closing is None:
+            self._closing = reason
+            self._backlogged = True
+            self._kick()
+
+    async def serve(self, receive: Callable[[], Awaitable[Any]]) -> None:
+        """Run in the connection's handler: hand incoming messages to `receive` until the peer or we end it."""
+        self._handler = asyncio.current_task()
+        try:
+            while not self._ended and await receive():
+                pass
+        except asyncio.CancelledError:
+            if not self._ended:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]  # we cancelled ourselves: done
+        finally:
+            self._handler = None
+            self._closing = self._closing or "lost"
+            self._ended = True
+            for task in (self._inflight, self._drainer):
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
+
+    def _end(self) -> None:
+        """Stop serving: the handler stops waiting for the peer (the server then closes the socket)."""
+        if not self._ended:
+            self._ended = True
+            self._closing = self._closing or "ended"
+            if self._handler is not None:
+                self._handler.cancel()
+
+    def _kick(self) -> None:
+        if self._drainer is None and not self._ended:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            if self._inflight is not None:
+                inflight, self._inflight = self._inflight, None
+                await self._bounded(inflight)
+            while self._needs_snapshot or self._queue:
+                if self._needs_snapshot:
+                    self._needs_snapshot = False
+                    event = await self._snapshot()
+                    self._floor = max(self._floor, event.id)
+                else:
+                    assert self._queue is not None
+                    event = self._queue.popleft()
+                    if event.id and event.id <= self._floor:
+                        continue  # covered by a snapshot sent since it was queued
+                    self._floor = max(self._floor, event.id)
+                await self._bounded(self._send(event.message(self.kind, self.limit)))
+            self._queue = None
+            if self._closing is not None:
+                await self._bounded(self._finish(self._closing))
+                self._end()
+            else:
+                self._backlogged = False
+        except Stalled:
+            log.warning("live client %s stalled for %ss; disconnected", self.id, self._limits.stall_seconds)
+            self._end()
+        except Exception as exc:  # the socket went away under a write, or no store could give a snapshot
+            log.debug("live client %s ended: %r", self.id, exc)
+            self._end()
+        finally:
+            self._drainer = None
+
+    async def _bounded(self, step: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(self._limits.stall_seconds):
+                await step
+        except TimeoutError:
+            raise Stalled from None

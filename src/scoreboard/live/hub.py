@@ -1,0 +1,286 @@
+"""The process's one subscription to `leaderboard:updates`, fanned out to every live client of this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import Counter, deque
+from datetime import UTC, datetime
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoreboard.config import Settings
+from scoreboard.db import Pool
+from scoreboard.kit.periodic import Periodic
+from scoreboard.leaderboard import keys, service
+from scoreboard.leaderboard.board import Board, iso_seconds
+from scoreboard.live import events, sessions
+from scoreboard.live.client import Client
+from scoreboard.live.events import Event
+
+log = logging.getLogger(__name__)
+MAX_LIMIT = 100  # the largest board a stream may ask for
+RANK_CHUNK = 100
+SNAPSHOT_REUSE_SECONDS = 0.25
+FLUSH_DELAY_SECONDS = 0.05
+
+
+class Hub:
+    """Subscribe once, keep a ring of recent events for resumes, write each event to every client."""
+
+    def __init__(self, redis: Redis, board: Board, pool: Pool, settings: Settings) -> None:
+        self.redis = redis
+        self.board = board
+        self.pool = pool
+        self.settings = settings
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.clients: set[Client] = set()
+        self.subscribed = asyncio.Event()
+        self.draining = False
+        self.last_id: int | None = None  # the last event received since (re)subscribing
+        self._ring: deque[Event] = deque(maxlen=settings.stream_replay_events)
+        self._by_user: dict[UUID, set[Client]] = {}
+        self._limits: Counter[int] = Counter()
+        self._version = 0  # bumps with every event; a cached snapshot is good for one version
+        self._snapshot: tuple[int, asyncio.Task[Event], float] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._ticker = Periodic("live-heartbeat", self.tick, every=settings.stream_heartbeat_seconds)
+        self._empty = asyncio.Event()
+        self._empty.set()
+        # Session hashes and first ranks are written in batches: a reconnect storm of thousands of clients
+        # must not become thousands of Redis round trips competing with awards for the connection pool.
+        self._opened: list[Client] = []
+        self._closed: list[Client] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Subscribe and start heartbeats."""
+        self._listener = asyncio.create_task(self._listen(), name="live-subscriber")
+        self._ticker.start()
+
+    async def close(self) -> None:
+        """Tell every client to reconnect elsewhere, wait for them (bounded), then unsubscribe."""
+        await self.drain()
+        self._stopping = True
+        await self._ticker.stop()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    def begin_drain(self) -> None:
+        """Refuse new clients and ask current ones to reconnect (the server is going away)."""
+        self.draining = True
+        for client in tuple(self.clients):
+            client.close("shutdown")
+
+    async def drain(self) -> None:
+        """Close every stream with a reconnect hint; give up waiting after the drain timeout."""
+        self.begin_drain()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.stream_drain_seconds):
+                await self._empty.wait()
+        if self.clients:
+            log.warning("%d live client(s) did not close within the drain timeout", len(self.clients))
+
+    @property
+    def full(self) -> bool:
+        """Whether a new client must be turned away (connection cap, or shutting down)."""
+        return self.draining or len(self.clients) >= self.settings.stream_max_connections
+
+    def attach(self, client: Client, last_event_id: int | None) -> None:
+        """Add a client; it opens with the events it missed if all are held, else with a snapshot."""
+        client.start(self._replay_after(last_event_id), last_event_id)
+        self.clients.add(client)
+        self._empty.clear()
+        self._limits[client.limit] += 1
+        if client.user_id is not None:
+            self._by_user.setdefault(client.user_id, set()).add(client)
+        self._opened.append(client)
+        self._schedule_flush()
+
+    def detach(self, client: Client) -> None:
+        """Forget a client."""
+        self.clients.discard(client)
+        self._limits[client.limit] -= 1
+        if self._limits[client.limit] <= 0:
+            del self._limits[client.limit]
+        if client.user_id is not None:
+            group = self._by_user.get(client.user_id)
+            if group is not None:
+                group.discard(client)
+                if not group:
+                    del self._by_user[client.user_id]
+        if not self.clients:
+            self._empty.set()
+        self._closed.append(client)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._opened or self._closed:
+                await asyncio.sleep(FLUSH_DELAY_SECONDS)
+                opened, closed = self._opened, self._closed
+                self._opened, self._closed = [], []
+                live = [c for c in opened if c in self.clients]
+                try:
+                    await sessions.save(self.redis, live, self.instance)
+                    await sessions.close_sessions(self.redis, [c.id for c in closed])
+                    await self.check_ranks([c for c in live if c.user_id is not None])
+                except RedisError as exc:
+                    log.debug("live sessions not written (%s); the next heartbeat retries", exc)
+        finally:
+            self._flusher = None
+
+    def _replay_after(self, last_event_id: int | None) -> list[Event] | None:
+        if last_event_id is None or self.last_id is None or last_event_id > self.last_id:
+            return None
+        if last_event_id == self.last_id:
+            return []
+        ring = self._ring
+        if not ring or ring[0].id > last_event_id + 1:
+            return None  # some of what the client missed is no longer held
+        return [e for e in ring if e.id > last_event_id]
+
+    async def snapshot(self) -> Event:
+        """The top of the board now; concurrent callers (every client after a Redis restart) share one read."""
+        # Shared while the read runs and briefly after; registrations and renames publish no event, so a
+        # cached snapshot also has to age out, not just be replaced by the next event.
+        cached, now = self._snapshot, time.monotonic()
+        if (
+            cached is None
+            or cached[0] != self._version
+            or now - cached[2] > SNAPSHOT_REUSE_SECONDS
+            or (cached[1].done() and cached[1].exception() is not None)
+        ):
+            cached = (self._version, asyncio.create_task(self._read_snapshot()), now)
+            self._snapshot = cached
+        return await asyncio.shield(cached[1])
+
+    async def _read_snapshot(self) -> Event:
+        try:
+            snap = await self.board.snapshot(MAX_LIMIT)
+            if snap.built:
+                return events.snapshot(snap.event_id, snap.page, "redis")
+            log.info("live snapshot from PostgreSQL: the Redis board is being rebuilt")
+        except RedisError as exc:
+            log.warning("live snapshot from PostgreSQL: Redis unavailable (%s)", exc)
+        page = await service.page_from_postgres(self.pool, 0, MAX_LIMIT)
+        return events.snapshot(self.last_id or 0, page, "postgres")
+
+    async def _listen(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.UPDATES)
+                # Whatever was published while we were not subscribed is lost to us: start clients afresh.
+                self._resync("subscribed")
+                self.subscribed.set()
+                delay = 0.2
+                while not self._stopping:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        await self.publish_local(message["data"])
+            except (RedisError, OSError) as exc:
+                if self.subscribed.is_set():
+                    log.warning("live updates: lost the Redis subscription (%s); reconnecting", exc)
+                self.subscribed.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _resync(self, why: str) -> None:
+        self._ring.clear()
+        self.last_id = None
+        self._version += 1
+        if self.clients:
+            log.info("live updates: %s; sending %d client(s) a fresh snapshot", why, len(self.clients))
+        for client in tuple(self.clients):
+            client.resnapshot()
+
+    async def publish_local(self, raw: str | bytes) -> None:
+        """Hand one `leaderboard:updates` message to every client of this process."""
+        try:
+            event = Event.from_message(raw)
+        except ValueError as exc:
+            log.warning("live updates: ignored a malformed message (%s)", exc)
+            return
+        if self.last_id is not None and event.id != self.last_id + 1:
+            self._resync(f"event ids jumped from {self.last_id} to {event.id}")
+        self._ring.append(event)
+        self.last_id = event.id
+        self._version += 1
+        await self._widen(event)
+        for client in tuple(self.clients):
+            client.push(event)
+        self._ranks_after(event)
+
+    async def _widen(self, event: Event) -> None:
+        board = event.payload.get("leaderboard")
+        widest = max(self._limits, default=0)
+        if isinstance(board, list) and widest > len(board):
+            try:
+                event.wide = events.rows((await self.board.snapshot(widest)).page)
+            except RedisError as exc:
+                log.debug("live updates: no wide board for this event (%s)", exc)
+
+    def _ranks_after(self, event: Event) -> None:
+        """Tell signed-in clients whose rank this award changed (scores only rise: count who was passed)."""
+        payload = event.payload
+        new, change, winner = payload.get("newScore"), payload.get("scoreChange"), payload.get("userId")
+        if not self._by_user or not isinstance(new, int) or not isinstance(change, int):
+            return
+        old = new - change
+        for user_id, group in self._by_user.items():
+            for client in group:
+                if str(user_id) == winner:
+                    self._tell_rank(client, int(payload.get("rank") or 0), new)
+                elif client.rank is not None and client.score is not None and old <= client.score < new:
+                    self._tell_rank(client, client.rank + 1, client.score)
+
+    def _tell_rank(self, client: Client, rank: int, score: int) -> None:
+        if (rank, score) == (client.rank, client.score):
+            return
+        client.rank, client.score = rank, score
+        now = iso_seconds(datetime.now(UTC))
+        client.push(Event.build("my_rank", userId=str(client.user_id), rank=rank, score=score, timestamp=now))
+
+    async def check_ranks(self, clients: list[Client]) -> None:
+        """Ask the board for these clients' ranks and tell those that changed (or were never told)."""
+        by_user: dict[UUID, list[Client]] = {}
+        for client in clients:
+            if client.user_id is not None:
+                by_user.setdefault(client.user_id, []).append(client)
+        users = list(by_user)
+        for start in range(0, len(users), RANK_CHUNK):
+            page = await self.board.ranks(users[start : start + RANK_CHUNK])
+            for entry in page.entries:
+                for client in by_user.get(entry.user_id, ()):
+                    self._tell_rank(client, entry.rank, entry.score)
+
+    async def tick(self) -> None:
+        """Heartbeat every client, end those past their lifetime, refresh sessions and ranks."""
+        now = time.monotonic()
+        beat = Event.build("heartbeat", timestamp=iso_seconds(datetime.now(UTC)))
+        clients = list(self.clients)
+        for client in clients:
+            if now >= client.deadline:
+                client.close("lifetime")
+            else:
+                client.push(beat)
+        await sessions.save(self.redis, clients, self.instance)
+        await self.check_ranks(clients)

@@ -1,0 +1,194 @@
+"""Live board: `GET /api/leaderboard/stream` (SSE), `/api/leaderboard/ws` (WebSocket), stream tickets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, cast
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, status
+from starlette.responses import Response
+from starlette.types import Receive, Scope
+from starlette.types import Send as AsgiSend
+from starlette.websockets import WebSocketDisconnect
+
+from scoreboard.auth.dependencies import CurrentUser
+from scoreboard.kit.problems import STORE_ERRORS, Forbidden, ProblemError, ServiceUnavailable, problem_response
+from scoreboard.kit.rawsend import SCOPE_KEY
+from scoreboard.live import service
+from scoreboard.live.client import Client, Limits, Send
+from scoreboard.live.events import Event
+from scoreboard.live.hub import MAX_LIMIT, Hub
+from scoreboard.live.schemas import StreamTicket
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/leaderboard", tags=["live"])
+StreamLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows of the board to keep live")]
+Ticket = Annotated[str | None, Query(max_length=200, description="From POST /api/leaderboard/stream-ticket")]
+# WebSocket close codes: 1012 = service restart (reconnect elsewhere), 1001 = going away (reconnect).
+CLOSE_CODES = {"shutdown": 1012, "lifetime": 1001, "unavailable": 1011}
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx: do not buffer the stream
+]
+
+
+def _hub(conn: Request | WebSocket) -> Hub:
+    hub: Hub = conn.app.state.hub
+    return hub
+
+
+def _limits(hub: Hub) -> Limits:
+    s = hub.settings
+    return Limits(s.stream_client_queue, s.stream_stall_timeout_seconds, s.stream_max_lifetime_seconds)
+
+
+def _reconnect(hub: Hub, reason: str) -> Event:
+    return Event.build("reconnect", reason=reason, retryMs=hub.settings.stream_retry_ms)
+
+
+def _refuse_if_full(hub: Hub) -> None:
+    if hub.full:
+        detail = "This server is shutting down." if hub.draining else "This server has no room for more streams."
+        raise ServiceUnavailable(
+            detail + " Reconnect shortly (another instance may serve you).", headers={"Retry-After": "5"}
+        )
+
+
+async def _serve(hub: Hub, client: Client, last_event_id: int | None, receive: Any) -> None:
+    """Run a client from attach to detach in the connection's own handler (no task of its own while it keeps up)."""
+    hub.attach(client, last_event_id)
+    try:
+        await client.serve(receive)
+    finally:
+        hub.detach(client)
+
+
+class EventStream(Response):
+    """A Server-Sent Events response fed by the hub."""
+
+    def __init__(self, hub: Hub, user_id: UUID | None, limit: int, last_event_id: int | None) -> None:
+        super().__init__(status_code=200)
+        self.hub, self.user_id, self.limit, self.last_event_id = hub, user_id, limit, last_event_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
+        hub = self.hub
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        opening = f"retry: {hub.settings.stream_retry_ms}\n: scoreboard live board\n\n".encode()
+        await send({"type": "http.response.body", "body": opening, "more_body": True})
+        # The server's own send (a coroutine function, which the client steps eagerly), under the wrappers.
+        raw = cast(Send, scope.get(SCOPE_KEY, send))
+
+        async def finish(reason: str) -> None:
+            await send({"type": "http.response.body", "body": _reconnect(hub, reason).sse(), "more_body": False})
+
+        async def receive_one() -> bool:
+            return bool((await receive())["type"] != "http.disconnect")
+
+        client = Client(
+            kind="sse",
+            send=raw,
+            finish=finish,
+            limit=self.limit,
+            limits=_limits(hub),
+            snapshot=hub.snapshot,
+            user_id=self.user_id,
+        )
+        await _serve(hub, client, self.last_event_id, receive_one)
+
+
+def _event_id(value: str | None) -> int | None:
+    # A malformed Last-Event-ID is not worth a failed reconnect: the client just gets a snapshot.
+    return int(value) if value is not None and value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
+@router.get(
+    "/stream",
+    summary="The live board as Server-Sent Events",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "No room; retry elsewhere"}},
+)
+async def stream(
+    request: Request,
+    limit: StreamLimit = 10,
+    ticket: Ticket = None,
+    last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+    last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
+) -> Response:
+    """`snapshot`, then `score_update` events (the seed's format); with a token or ticket also `my_rank`."""
+    hub = _hub(request)
+    _refuse_if_full(hub)
+    user_id = await service.stream_owner(request, ticket)
+    return EventStream(hub, user_id, limit, _event_id(last_event_id or last_event_id_query))
+
+
+@router.post("/stream-ticket", status_code=status.HTTP_201_CREATED, summary="A one-use ticket to open my stream")
+async def stream_ticket(request: Request, user: CurrentUser) -> StreamTicket:
+    """EventSource cannot send headers: pass this as `?ticket=` within its lifetime, once."""
+    if user.user_id is None or user.session_id is None:
+        raise Forbidden("Stream tickets are for players.")
+    ttl = _hub(request).settings.stream_ticket_ttl_seconds
+    return StreamTicket(ticket=await service.issue_ticket(request.app.state.redis, user, ttl), expires_in=ttl)
+
+
+async def _deny(websocket: WebSocket, problem: ProblemError) -> None:
+    response = problem_response(
+        problem.status, title=problem.title, detail=problem.detail, instance=websocket.url.path, headers=problem.headers
+    )
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:  # the server cannot send an HTTP answer to a WebSocket handshake
+        await websocket.close(code=1008 if problem.status < 500 else 1013, reason=problem.detail or "")
+
+
+@router.websocket("/ws")
+async def websocket_stream(
+    websocket: WebSocket,
+    limit: StreamLimit = 10,
+    ticket: Ticket = None,
+    last_event_id: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
+) -> None:
+    """The live board over a WebSocket: the same events as the SSE stream, as JSON text messages."""
+    hub = _hub(websocket)
+    try:
+        _refuse_if_full(hub)
+        user_id = await service.stream_owner(websocket, ticket)
+    except ProblemError as problem:
+        await _deny(websocket, problem)
+        return
+    except STORE_ERRORS:
+        await _deny(websocket, ServiceUnavailable("A backing store is unavailable.", headers={"Retry-After": "5"}))
+        return
+    await websocket.accept()
+
+    async def send(message: Any) -> None:
+        try:
+            await websocket.send(message)
+        except WebSocketDisconnect as exc:
+            raise ConnectionResetError("websocket closed") from exc
+
+    # Events go straight to the server's send (it raises OSError once the peer is gone); the close goes through
+    # Starlette's, which keeps the WebSocket's state right.
+    raw = cast(Send, websocket.scope.get(SCOPE_KEY, send))
+
+    async def finish(reason: str) -> None:
+        await send({"type": "websocket.send", "text": _reconnect(hub, reason).text})
+        await send({"type": "websocket.close", "code": CLOSE_CODES.get(reason, 1000), "reason": reason})
+
+    client = Client(
+        kind="ws", send=raw, finish=finish, limit=limit, limits=_limits(hub), snapshot=hub.snapshot, user_id=user_id
+    )
+
+    async def receive_one() -> bool:
+        try:
+            message = await websocket.receive()
+        except RuntimeError:  # receive after the disconnect message
+            return False
+        if message["type"] == "websocket.disconnect":
+            return False
+        if message.get("text") in ("ping", '{"type":"ping"}'):
+            client.push(Event.build("pong"))
+        return True
+
+    await _serve(hub, client, _event_id(last_event_id), receive_one)

@@ -1,0 +1,54 @@
+"""Live-stream fixtures: an app with setting overrides, served over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from scoreboard.app import create_app
+from scoreboard.config import Settings
+from scoreboard.live.hub import Hub
+from tests.accounts import Account
+from tests.live.streams import serving
+
+Live = Callable[..., AbstractAsyncContextManager[tuple[str, httpx.AsyncClient, Hub]]]
+
+
+@pytest.fixture
+def live(settings: Settings) -> Live:
+    """Start an app with these setting overrides, served over TCP; yield (base URL, in-process client, hub)."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[tuple[str, httpx.AsyncClient, Hub]]:
+        app: FastAPI = create_app(settings.model_copy(update={"score_rate_limit": 1000, **overrides}))
+        async with app.router.lifespan_context(app):
+            hub: Hub = app.state.hub
+            await asyncio.wait_for(hub.subscribed.wait(), 10)
+            transport = httpx.ASGITransport(app=app)
+            async with serving(app) as base, httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield base, client, hub
+
+    return start
+
+
+async def award(client: httpx.AsyncClient, account: Account, action: str = "complete-quest") -> dict[str, Any]:
+    """Award through the API and return the response body."""
+    response = await client.post("/api/scores", json={"actionId": action}, headers=account.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Wait until `check()` holds."""
+    async with asyncio.timeout(within):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.02)

@@ -1,0 +1,206 @@
+"""The live board over real TCP: snapshot, seed-format updates, resumes, my_rank, tickets, sessions, limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from websockets.exceptions import InvalidStatus
+
+from tests.accounts import player
+from tests.live.conftest import Live, award, eventually
+from tests.live.streams import Frame, sse, websocket, ws_event
+
+SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard", "eventId"}
+
+
+async def test_sse_opens_with_a_snapshot_then_streams_seed_messages(live: Live) -> None:
+    async with live() as (base, client, _):
+        players = [await player(client) for _ in range(3)]
+        for account, times in zip(players, (3, 1, 2), strict=True):
+            for _ in range(times):
+                await award(client, account)
+        async with sse(base, params={"limit": 2}) as stream:
+            opening = await stream.frame()
+            assert opening.retry == 3000
+            snapshot = await stream.event()
+            assert snapshot.event == "snapshot"
+            assert snapshot.data["totalPlayers"] == 3
+            assert [(r["rank"], r["userId"], r["score"]) for r in snapshot.data["leaderboard"]] == [
+                (1, str(players[0].id), 30),
+                (2, str(players[2].id), 20),
+            ]
+            assert snapshot.id == snapshot.data["eventId"]
+            body = await award(client, players[1])
+            update = await stream.event(within=1.0)
+        assert update.event == "score_update"
+        assert set(update.data) == SEED_FIELDS
+        assert update.data["userId"] == str(players[1].id)
+        assert (update.data["newScore"], update.data["scoreChange"], update.data["rank"]) == (20, 10, 2)
+        assert update.id == update.data["eventId"] == snapshot.id + 1
+        assert body["rank"] == 2
+        # limit=2 keeps two rows; players[1] and players[2] both have 20: players[2] reached it first.
+        assert [r["userId"] for r in update.data["leaderboard"]] == [str(players[0].id), str(players[2].id)]
+
+
+async def test_websocket_gets_the_same_events(live: Live) -> None:
+    async with live() as (base, client, _):
+        alice = await player(client)
+        async with websocket(base, "limit=5") as ws:
+            snapshot = await ws_event(ws, "snapshot")
+            assert snapshot["leaderboard"][0]["userId"] == str(alice.id)
+            await award(client, alice)
+            update = await ws_event(ws, within=1.0)
+            assert update["type"] == "score_update"
+            assert set(update) == SEED_FIELDS
+            assert update["newScore"] == 10
+            await ws.send("ping")
+            assert (await ws_event(ws, "pong"))["type"] == "pong"
+
+
+async def test_last_event_id_resumes_gap_free(live: Live) -> None:
+    async with live() as (base, client, _):
+        alice = await player(client)
+        async with sse(base) as stream:
+            await stream.until("snapshot")
+            for _ in range(3):
+                await award(client, alice)
+            seen = [(await stream.until("score_update")).id for _ in range(3)]
+        missed = [(await award(client, alice))["newScore"] for _ in range(2)]
+        await asyncio.sleep(0.3)  # let the hub receive both
+        async with sse(base, headers={"Last-Event-ID": str(seen[-1])}) as stream:
+            first, second = await stream.event(), await stream.event()
+            assert [first.event, second.event] == ["score_update", "score_update"]
+            assert [first.id, second.id] == [seen[-1] + 1, seen[-1] + 2]
+            assert [first.data["newScore"], second.data["newScore"]] == missed
+            await award(client, alice)
+            assert (await stream.event()).id == seen[-1] + 3
+        # Fully caught up: a resume with the last id sends nothing until the next update.
+        async with sse(base, params={"lastEventId": str(seen[-1] + 3)}) as stream:
+            await award(client, alice)
+            assert (await stream.event()).id == seen[-1] + 4
+
+
+@pytest.mark.parametrize("last_event_id", ["1", "not-a-number", "99999999999999999"])
+async def test_unservable_resume_gets_a_snapshot(live: Live, last_event_id: str) -> None:
+    async with live(stream_replay_events=2) as (base, client, _):
+        alice = await player(client)
+        for _ in range(5):
+            await award(client, alice)
+        await asyncio.sleep(0.3)
+        async with sse(base, headers={"Last-Event-ID": last_event_id}) as stream:
+            snapshot = await stream.event()
+            assert snapshot.event == "snapshot"
+            assert snapshot.data["leaderboard"][0]["score"] == 50
+
+
+async def test_my_rank_follows_me_with_a_bearer_token_and_with_a_ticket(live: Live) -> None:
+    async with live() as (base, client, _):
+        me, rival = await player(client), await player(client)
+        await award(client, me)  # me 10, rival 0
+        ticket = (await client.post("/api/leaderboard/stream-ticket", headers=me.headers)).json()["ticket"]
+        async with sse(base, headers=me.headers) as by_token, sse(base, params={"ticket": ticket}) as by_ticket:
+            for stream in (by_token, by_ticket):
+                mine = await stream.until("my_rank")
+                assert (mine.data["rank"], mine.data["score"], mine.data["userId"]) == (1, 10, str(me.id))
+            await award(client, rival)  # 10: a tie does not change my competition rank
+            await award(client, rival)  # 20: passed
+            for stream in (by_token, by_ticket):
+                mine = await stream.until("my_rank", within=2)
+                assert (mine.data["rank"], mine.data["score"]) == (2, 10)
+            await award(client, me)
+            await award(client, me)  # 30: first again
+            for stream in (by_token, by_ticket):
+                tied, ahead = (await stream.until("my_rank")).data, (await stream.until("my_rank")).data
+                assert [(tied["rank"], tied["score"]), (ahead["rank"], ahead["score"])] == [(1, 20), (1, 30)]
+        async with httpx.AsyncClient(base_url=base) as http:
+            reused = await http.get("/api/leaderboard/stream", params={"ticket": ticket})
+            assert reused.status_code == 401
+            assert reused.headers["content-type"] == "application/problem+json"
+
+
+async def test_bad_credentials_and_parameters_are_refused_with_problems(live: Live) -> None:
+    async with live() as (base, client, _):
+        me = await player(client)
+        ticket = (await client.post("/api/leaderboard/stream-ticket", headers=me.headers)).json()["ticket"]
+        async with httpx.AsyncClient(base_url=base) as http:
+            path = "/api/leaderboard/stream"
+            for params, headers, status in [
+                ({}, {"Authorization": "Bearer forged"}, 401),
+                ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+                ({"ticket": "slt_unknown"}, {}, 401),
+                ({"ticket": ticket}, me.headers, 400),
+                ({"limit": 0}, {}, 422),
+                ({"limit": 101}, {}, 422),
+            ]:
+                response = await http.get(path, params=params, headers=headers)
+                assert response.status_code == status, (params, headers, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+        anonymous = await client.post("/api/leaderboard/stream-ticket")
+        assert anonymous.status_code == 401
+
+
+async def test_connection_cap_answers_503_on_both_transports(live: Live) -> None:
+    async with live(stream_max_connections=1) as (base, _, _hub), sse(base) as stream:
+        await stream.until("snapshot")
+        async with httpx.AsyncClient(base_url=base) as http:
+            refused = await http.get("/api/leaderboard/stream")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "5"
+        with pytest.raises(InvalidStatus, match="503"):
+            async with websocket(base):
+                pass
+
+
+async def test_session_hash_lives_with_the_connection(live: Live, redis: Redis) -> None:
+    async with live() as (base, client, hub):
+        me = await player(client)
+        async with sse(base, headers=me.headers) as stream:
+            await stream.until("snapshot")
+            (client_state,) = hub.clients
+            key = f"session:{client_state.id}"
+            await eventually(lambda: redis.exists(key))
+            session = await redis.hgetall(key)
+            assert session["user_id"] == str(me.id)
+            assert session["transport"] == "sse"
+            assert {"connected_at", "last_heartbeat"} <= set(session)
+            assert 0 < await redis.ttl(key) <= 1800
+
+        async def gone() -> bool:
+            return not await redis.exists(key) and not hub.clients
+
+        await eventually(gone)
+
+
+async def test_heartbeats_and_max_lifetime(live: Live) -> None:
+    async with live(stream_heartbeat_seconds=0.2, stream_max_lifetime_seconds=0.7) as (base, _, _hub):
+        async with sse(base) as stream:
+            frames: list[Frame] = []
+
+            async def read_to_the_end() -> None:
+                while True:
+                    frames.append(await stream.frame(within=3))
+
+            with pytest.raises(EOFError):
+                await read_to_the_end()
+        assert any(f.comment == "heartbeat" for f in frames)
+        assert frames[-1].event == "reconnect"
+        assert frames[-1].data == {"type": "reconnect", "reason": "lifetime", "retryMs": 3000}
+
+
+async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:
+    async with live() as (base, _, hub):
+        async with sse(base) as stream, websocket(base) as ws:
+            await stream.until("snapshot")
+            await ws_event(ws, "snapshot")
+            await hub.drain()
+            assert (await stream.event()).data["reason"] == "shutdown"
+            assert (await ws_event(ws, "reconnect"))["reason"] == "shutdown"
+            with pytest.raises(EOFError):
+                await stream.frame()
+            await ws.wait_closed()
+            assert ws.close_code == 1012
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/api/leaderboard/stream")).status_code == 503
