@@ -30,7 +30,7 @@ from scoreboard.embedded import EmbeddedServers
 from tests.urls import with_database
 
 TEST_SECRET = "test-secret-" + "x" * 40
-pytest_plugins = ["tests.processes"]  # the data_dir fixture for tests that start server processes
+pytest_plugins = ["tests.processes", "tests.served"]  # fixtures for tests that start server processes
 
 
 @dataclass(frozen=True)

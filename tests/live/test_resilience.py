@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,9 @@ from scoreboard.embedded.process import free_port
 from scoreboard.embedded.valkey import EmbeddedValkey
 from scoreboard.live.hub import Hub
 from tests.accounts import player
-from tests.cli.test_cli import SCOREBOARD, cli_env, wait_ready
-from tests.conftest import TEST_SECRET
 from tests.live.conftest import Live, award, eventually
-from tests.live.streams import serving, sse, websocket, ws_event
-
-Served = tuple[subprocess.Popen[bytes], str]
+from tests.live.streams import SSE, serving, sse, websocket, ws_event
+from tests.served import Service, served_env
 
 
 def _message(event_id: int, padding: str) -> str:
@@ -37,35 +35,97 @@ def _message(event_id: int, padding: str) -> str:
     return json.dumps({**body, **extra})
 
 
+def _stuck_stream(base: str) -> socket.socket:
+    """Open a stream from a socket with a tiny receive buffer that nobody reads (yet)."""
+    port = int(base.rsplit(":", 1)[1])
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", port))
+    stuck.sendall(f"GET /api/leaderboard/stream?limit=100 HTTP/1.1\r\nHost: {port}\r\n\r\n".encode())
+    return stuck
+
+
+async def _flood(redis: Redis, hub: Hub, reader: SSE, count: int) -> list[float]:
+    """Publish `count` ~45 KB events the way awards do (counter, then message); return the reader's lags."""
+    first, padding, lags = hub.last_id or 0, "p" * 400, []
+    for n in range(1, count + 1):
+        sent = time.monotonic()
+        await redis.set("leaderboard:seq", first + n)
+        await redis.publish("leaderboard:updates", _message(first + n, padding))
+        frame = await reader.until("score_update", within=5)
+        lags.append(time.monotonic() - sent)
+        assert frame.id == first + n
+    return sorted(lags)
+
+
+@asynccontextmanager
+async def _stuck_beside_a_reader(base: str, client: httpx.AsyncClient, hub: Hub) -> AsyncIterator[tuple[Any, SSE]]:
+    """A stream nobody reads (its hub client) next to one that reads everything, both with limit=100."""
+    await award(client, await player(client))
+    await eventually(lambda: asyncio.sleep(0, hub.last_id is not None))
+    stuck = _stuck_stream(base)
+    try:
+        async with sse(base, params={"limit": 100}) as reader:
+            await reader.until("snapshot")
+            await eventually(lambda: asyncio.sleep(0, len(hub.clients) == 2))
+            slow = min(hub.clients, key=lambda c: c.connected_at)
+            yield (slow, stuck), reader
+    finally:
+        stuck.close()
+
+
 async def test_a_client_that_reads_nothing_stays_bounded_and_does_not_delay_others(live: Live, redis: Redis) -> None:
-    settings = {"stream_client_queue": 8, "stream_stall_timeout_seconds": 2.0}
-    async with live(**settings) as (base, client, hub):
+    async with (
+        live(stream_client_queue=8, stream_stall_timeout_seconds=2.0) as (base, client, hub),
+        _stuck_beside_a_reader(base, client, hub) as ((slow, _), reader),
+    ):
+        lags = await _flood(redis, hub, reader, 200)
+        assert lags[int(len(lags) * 0.99)] < 1.0, lags[-5:]
+        assert slow.conflations >= 1  # its backlog was replaced by a snapshot instead of growing
+        # Still stuck after the stall timeout: dropped, while the reader stays connected.
+        await eventually(lambda: asyncio.sleep(0, slow not in hub.clients), within=10)
+        assert len(hub.clients) == 1
+
+
+async def test_a_slow_client_that_catches_up_gets_a_snapshot_then_events_in_order(live: Live, redis: Redis) -> None:
+    async with (
+        live(stream_client_queue=8, stream_stall_timeout_seconds=30.0) as (base, client, hub),
+        _stuck_beside_a_reader(base, client, hub) as ((slow, stuck), reader),
+    ):
+        await _flood(redis, hub, reader, 200)
+        assert slow.conflations >= 1
+        last = hub.last_id
+        # Now it reads: everything it gets is in order, with a snapshot where its backlog was dropped.
+        stuck.setblocking(False)
+        received = b""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(15):
+            while f"id: {last}\n".encode() not in received:
+                received += await loop.sock_recv(stuck, 1 << 20)
+    frames = [(int(i), kind.decode()) for i, kind in re.findall(rb"id: (\d+)\nevent: (\w+)", received)]
+    ids = [i for i, _ in frames]
+    assert ids == sorted(set(ids)), "ids must strictly increase: no duplicates, no going back"
+    kinds = [kind for _, kind in frames]
+    assert kinds[0] == "snapshot"
+    assert "snapshot" in kinds[kinds.index("score_update") :], "conflation must show as a fresh snapshot"
+    assert ids[-1] == last
+
+
+async def test_a_sequence_that_goes_backwards_resets_clients_to_a_snapshot(live: Live, redis: Redis) -> None:
+    async with live() as (base, client, hub):
         await award(client, await player(client))
         await eventually(lambda: asyncio.sleep(0, hub.last_id is not None))
-        port = int(base.rsplit(":", 1)[1])
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", port))
-        stuck.sendall(f"GET /api/leaderboard/stream?limit=100 HTTP/1.1\r\nHost: {port}\r\n\r\n".encode())
-        async with sse(base, params={"limit": 100}) as stream:
-            await stream.until("snapshot")
-            await eventually(lambda: asyncio.sleep(0, len(hub.clients) == 2))
-            (slow,) = [c for c in hub.clients if c.limit == 100 and c is not _newest(hub)]
-            first, padding, lags, most_queued = hub.last_id or 0, "p" * 400, [], 0
-            for n in range(1, 201):
-                sent = time.monotonic()
-                await redis.publish("leaderboard:updates", _message(first + n, padding))
-                frame = await stream.until("score_update", within=2)
-                lags.append(time.monotonic() - sent)
-                assert frame.id == first + n
-                most_queued = max(most_queued, slow.queued)
-            assert max(lags) < 1.0, max(lags)
-            assert most_queued <= 8
-            assert slow.conflations >= 1
-            # Still stuck after the stall timeout: dropped, while the reader stays connected.
-            await eventually(lambda: asyncio.sleep(0, slow not in hub.clients), within=10)
-            assert len(hub.clients) == 1
-        stuck.close()
+        async with sse(base) as reader:
+            await reader.until("snapshot")
+            # Redis comes back from an older file: its counter is lower than what clients have seen.
+            await redis.set("leaderboard:seq", 100)
+            await redis.publish("leaderboard:updates", _message(101, "x"))
+            snapshot = await reader.event()
+            assert (snapshot.event, snapshot.id) == ("snapshot", 100)
+            assert (await reader.event()).id == 101
+            await redis.set("leaderboard:seq", 102)
+            await redis.publish("leaderboard:updates", _message(102, "x"))
+            assert (await reader.event()).id == 102
 
 
 def _newest(hub: Hub) -> Any:
@@ -101,40 +161,28 @@ async def test_clients_get_a_snapshot_after_redis_restarts(settings: Settings, o
 
 
 @pytest.fixture
-def two_servers(
-    settings: Settings, data_dir: Path, tmp_path: Path
-) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
+def two_servers(settings: Settings, data_dir: Path, tmp_path: Path) -> Iterator[list[Service]]:
     """Two `scoreboard serve` processes on different ports, sharing this test's PostgreSQL and Redis."""
-    env = cli_env(
-        data_dir,
-        environment="test",
-        database_url=str(settings.database_url),
-        redis_url=str(settings.redis_url),
-        jwt_secret=TEST_SECRET,
-        bcrypt_rounds="4",
-        stream_drain_seconds="3",
-    )
-    procs: list[Served] = []
+    env = served_env(settings, data_dir, stream_drain_seconds="3")
+    services = [Service(env, tmp_path, free_port()) for _ in range(2)]
     try:
-        for name in ("a", "b"):
-            port, log_path = free_port(), tmp_path / f"{name}.log"
-            with log_path.open("wb") as log:
-                proc = subprocess.Popen([SCOREBOARD, "serve", "--port", str(port)], env=env, cwd=tmp_path, stderr=log)
-            procs.append((proc, f"http://127.0.0.1:{port}"))
-            wait_ready(proc, port, log_path)
-        yield procs
+        for service in services:
+            service.start()
+        yield services
     finally:
-        for proc, _ in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for service in services:
+            if service.proc is not None and service.proc.poll() is None:
+                service.proc.kill()
+                service.proc.wait()
 
 
 @pytest.mark.slow
 async def test_an_award_through_one_process_reaches_clients_of_another(
-    two_servers: list[Served],
+    two_servers: list[Service],
 ) -> None:
-    (_, a), (b_proc, b) = two_servers
+    a, b = (service.base for service in two_servers)
+    b_proc = two_servers[1].proc
+    assert b_proc is not None
     async with httpx.AsyncClient(base_url=a) as via_a:
         alice = await player(via_a)
         async with sse(b) as stream, websocket(b) as ws:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 from websockets.exceptions import InvalidStatus
 
+from scoreboard.live.client import Client, Limits
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
 from tests.live.streams import Frame, sse, websocket, ws_event
 
-SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard", "eventId"}
+SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard"}
+OUR_FIELDS = {"eventId", "previousScore"}  # additions: the resumable id, and what the board held before
 
 
 async def test_sse_opens_with_a_snapshot_then_streams_seed_messages(live: Live) -> None:
@@ -36,7 +42,7 @@ async def test_sse_opens_with_a_snapshot_then_streams_seed_messages(live: Live) 
             body = await award(client, players[1])
             update = await stream.event(within=1.0)
         assert update.event == "score_update"
-        assert set(update.data) == SEED_FIELDS
+        assert set(update.data) == SEED_FIELDS | OUR_FIELDS
         assert update.data["userId"] == str(players[1].id)
         assert (update.data["newScore"], update.data["scoreChange"], update.data["rank"]) == (20, 10, 2)
         assert update.id == update.data["eventId"] == snapshot.id + 1
@@ -54,7 +60,7 @@ async def test_websocket_gets_the_same_events(live: Live) -> None:
             await award(client, alice)
             update = await ws_event(ws, within=1.0)
             assert update["type"] == "score_update"
-            assert set(update) == SEED_FIELDS
+            assert set(update) == SEED_FIELDS | OUR_FIELDS
             assert update["newScore"] == 10
             await ws.send("ping")
             assert (await ws_event(ws, "pong"))["type"] == "pong"
@@ -204,3 +210,47 @@ async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:
             assert ws.close_code == 1012
         async with httpx.AsyncClient(base_url=base) as http:
             assert (await http.get("/api/leaderboard/stream")).status_code == 503
+
+
+async def test_out_of_order_awards_publish_the_score_the_board_held(app: FastAPI, redis: Redis) -> None:
+    board = app.state.board
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe("leaderboard:updates")
+    user, at = uuid4(), datetime.now(UTC)
+    # Two awards of one player commit 10 -> 20 -> 30 but reach Redis the other way round.
+    await board.apply_award(user_id=user, username="u", new_score=30, score_change=10, action_id="a", at=at)
+    await board.apply_award(user_id=user, username="u", new_score=20, score_change=10, action_id="a", at=at)
+    messages = []
+    async with asyncio.timeout(5):
+        while len(messages) < 2:
+            message = await pubsub.get_message(timeout=1)
+            if message is not None:
+                messages.append(json.loads(message["data"]))
+    await pubsub.aclose()
+    assert [(m["previousScore"], m["newScore"], m["scoreChange"]) for m in messages] == [(0, 30, 10), (30, 30, 10)]
+    assert messages[1]["eventId"] == messages[0]["eventId"] + 1
+
+
+async def test_a_stream_attached_as_shutdown_begins_is_told_to_reconnect(live: Live) -> None:
+    async with live() as (_, _, hub):
+        hub.begin_drain()
+        finished: list[str] = []
+
+        async def send(message: object) -> None:
+            pass
+
+        async def finish(reason: str) -> None:
+            finished.append(reason)
+
+        async def never() -> bool:
+            await asyncio.sleep(3600)
+            return True
+
+        limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60)
+        client = Client(kind="sse", send=send, finish=finish, limit=10, limits=limits, snapshot=hub.snapshot)
+        hub.attach(client, None)
+        try:
+            await asyncio.wait_for(client.serve(never), 5)
+        finally:
+            hub.detach(client)
+        assert finished == ["shutdown"]

@@ -99,6 +99,7 @@ class Board:
         self._ranks = redis.register_script(scripts.RANKS)
         self._range = redis.register_script(scripts.RANGE)
         self._snapshot = redis.register_script(scripts.SNAPSHOT)
+        self._ranks_at = redis.register_script(scripts.RANKS_AT)
 
     async def apply_award(
         self, *, user_id: UUID, username: str, new_score: int, score_change: int, action_id: str, at: datetime
@@ -157,3 +158,8 @@ class Board:
         """The top `limit` rows with the last published event id, in one atomic read."""
         reply = await self._snapshot(keys=[*self.names, keys.SEQUENCE, keys.BUILT], args=[limit])
         return Snapshot(int(reply[0]), bool(int(reply[1])), _page(reply[2:]))
+
+    async def ranks_at(self, user_ids: Sequence[UUID]) -> tuple[int, Page]:
+        """`ranks`, with the id of the last event they reflect (read atomically)."""
+        reply = await self._ranks_at(keys=[*self.names, keys.SEQUENCE], args=[str(u) for u in user_ids])
+        return int(reply[0]), _page(reply[1:])

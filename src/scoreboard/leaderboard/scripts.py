@@ -81,6 +81,8 @@ APPLY_AWARD = (
     _PRELUDE
     + """
 local uid, score, top_n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[8])
+-- What the board held before: awards of one user can reach Redis out of order, so "new minus change" is not it.
+local previous = tonumber(redis.call('ZSCORE', BOARD, uid) or '0')
 raise(uid, score, tonumber(ARGV[6]), ARGV[7])
 local cached = tonumber(redis.call('GET', KEYS[7]) or '-1')
 if score >= cached then redis.call('SET', KEYS[7], score, 'EX', tonumber(ARGV[9])) end
@@ -92,7 +94,7 @@ end
 local event_id = next_event_id(KEYS[5])
 local message = cjson.encode({
   type = 'score_update', userId = uid, newScore = current, scoreChange = tonumber(ARGV[3]),
-  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top
+  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top, previousScore = previous
 })
 -- cjson prints numbers with 14 significant digits; event ids have 16, so they are spliced in as text.
 message = string.sub(message, 1, -2) .. ',"eventId":' .. event_id .. '}'
@@ -182,4 +184,9 @@ local rows = entries(redis.call('ZREVRANGE', RANKED, 0, tonumber(ARGV[1]) - 1, '
 local head = {redis.call('GET', KEYS[5]) or '0', redis.call('EXISTS', KEYS[6])}
 """
     + _RETURN.replace("return flat", "return {head[1], head[2], unpack(flat)}")
+)
+
+# KEYS[5]: SEQUENCE. ARGV: uids. {last event id, total, entries...}: RANKS plus the id of the last event they reflect.
+RANKS_AT = RANKS.replace(
+    _RETURN, _RETURN.replace("return flat", "return {redis.call('GET', KEYS[5]) or '0', unpack(flat)}")
 )

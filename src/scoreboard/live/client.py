@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -37,6 +38,7 @@ class Client:
 
     # Slots: a process holds thousands of these.
     __slots__ = (
+        "_allowance",
         "_backlogged",
         "_closing",
         "_drainer",
@@ -57,6 +59,7 @@ class Client:
         "kind",
         "limit",
         "rank",
+        "rank_as_of",
         "score",
         "user_id",
     )
@@ -77,9 +80,11 @@ class Client:
         self.limit = limit
         self.user_id = user_id
         self.connected_at = time.time()
-        self.deadline = time.monotonic() + limits.lifetime_seconds
+        # Jitter, so streams opened together (after a deploy) do not all reconnect at the same moment.
+        self.deadline = time.monotonic() + limits.lifetime_seconds * random.uniform(0.9, 1.0)  # noqa: S311
         self.rank: int | None = None  # this user's rank and score as last told, for my_rank events
         self.score: int | None = None
+        self.rank_as_of = 0  # the last event id that rank and score reflect
         self.conflations = 0
         self._send = send
         self._finish = finish
@@ -93,6 +98,7 @@ class Client:
         self._drainer: asyncio.Task[None] | None = None  # exists only while the client lags or is closing
         self._handler: asyncio.Task[Any] | None = None
         self._floor = 0  # the last event id delivered or covered by a snapshot
+        self._allowance = 0  # extra queue room for an opening replay, which may be longer than the queue
         self._closing: str | None = None
         self._ended = False
 
@@ -111,6 +117,7 @@ class Client:
         if replay is not None and last_event_id is not None:
             self._floor = last_event_id
             self._queue = deque(replay)
+            self._allowance = len(replay)
         else:
             self._needs_snapshot = True
         self._kick()
@@ -122,7 +129,7 @@ class Client:
         if self._backlogged:
             if self._queue is None:
                 self._queue = deque()
-            if len(self._queue) >= self._limits.queue:
+            if len(self._queue) >= self._limits.queue + self._allowance:
                 # The client lags: what it needs is the latest state, not the backlog.
                 self._queue.clear()
                 self._needs_snapshot = True
@@ -148,6 +155,8 @@ class Client:
         """Drop what is queued and send the board afresh (after the event stream had a gap)."""
         if self._closing is None:
             self._queue = None
+            # The sequence may have restarted lower (Redis restored from an older file): the snapshot's id rules.
+            self._floor = 0
             self._needs_snapshot = True
             self._backlogged = True
             self._kick()
@@ -182,7 +191,7 @@ class Client:
         if not self._ended:
             self._ended = True
             self._closing = self._closing or "ended"
-            if self._handler is not None:
+            if self._handler is not None and self._handler is not asyncio.current_task():
                 self._handler.cancel()
 
     def _kick(self) -> None:
@@ -207,6 +216,7 @@ class Client:
                     self._floor = max(self._floor, event.id)
                 await self._bounded(self._send(event.message(self.kind, self.limit)))
             self._queue = None
+            self._allowance = 0
             if self._closing is not None:
                 await self._bounded(self._finish(self._closing))
                 self._end()

@@ -93,6 +93,7 @@ def snapshot(event_id: int, page: Page, source: str) -> Event:
     return Event.build(
         "snapshot",
         event_id,
+        eventId=event_id,  # also when 0 (no award published yet), unlike the SSE `id:` line
         leaderboard=rows(page),
         totalPlayers=page.total,
         source=source,

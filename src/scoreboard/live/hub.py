@@ -69,6 +69,9 @@ class Hub:
         """Tell every client to reconnect elsewhere, wait for them (bounded), then unsubscribe."""
         await self.drain()
         self._stopping = True
+        if self._flusher is not None:  # the sessions of the streams just ended are deleted, not left to expire
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._flusher), 2)
         await self._ticker.stop()
         if self._listener is not None:
             self._listener.cancel()
@@ -98,6 +101,8 @@ class Hub:
     def attach(self, client: Client, last_event_id: int | None) -> None:
         """Add a client; it opens with the events it missed if all are held, else with a snapshot."""
         client.start(self._replay_after(last_event_id), last_event_id)
+        if self.draining:  # it passed the door just as shutdown began
+            client.close("shutdown")
         self.clients.add(client)
         self._empty.clear()
         self._limits[client.limit] += 1
@@ -133,13 +138,15 @@ class Hub:
                 await asyncio.sleep(FLUSH_DELAY_SECONDS)
                 opened, closed = self._opened, self._closed
                 self._opened, self._closed = [], []
-                live = [c for c in opened if c in self.clients]
                 try:
-                    await sessions.save(self.redis, live, self.instance)
                     await sessions.close_sessions(self.redis, [c.id for c in closed])
-                    await self.check_ranks([c for c in live if c.user_id is not None])
                 except RedisError as exc:
-                    log.debug("live sessions not written (%s); the next heartbeat retries", exc)
+                    log.debug("ended live sessions not deleted (%s); they expire with their TTL", exc)
+                try:
+                    await sessions.save(self.redis, opened, self.instance, still=self.clients)
+                    await self.check_ranks([c for c in opened if c.user_id is not None and c in self.clients])
+                except RedisError as exc:
+                    log.debug("live sessions not written (%s); the next heartbeat writes them", exc)
         finally:
             self._flusher = None
 
@@ -169,6 +176,8 @@ class Hub:
         return await asyncio.shield(cached[1])
 
     async def _read_snapshot(self) -> Event:
+        # Taken first: a PostgreSQL page read after this id holds at least every award up to it.
+        known = self.last_id or 0
         try:
             snap = await self.board.snapshot(MAX_LIMIT)
             if snap.built:
@@ -177,7 +186,7 @@ class Hub:
         except RedisError as exc:
             log.warning("live snapshot from PostgreSQL: Redis unavailable (%s)", exc)
         page = await service.page_from_postgres(self.pool, 0, MAX_LIMIT)
-        return events.snapshot(self.last_id or 0, page, "postgres")
+        return events.snapshot(known, page, "postgres")
 
     async def _listen(self) -> None:
         delay = 0.2
@@ -192,7 +201,10 @@ class Hub:
                 while not self._stopping:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
-                        await self.publish_local(message["data"])
+                        try:
+                            await self.publish_local(message["data"])
+                        except Exception:  # one bad event must not end live updates for the process
+                            log.exception("live updates: failed to fan out an event")
             except (RedisError, OSError) as exc:
                 if self.subscribed.is_set():
                     log.warning("live updates: lost the Redis subscription (%s); reconnecting", exc)
@@ -210,6 +222,7 @@ class Hub:
         if self.clients:
             log.info("live updates: %s; sending %d client(s) a fresh snapshot", why, len(self.clients))
         for client in tuple(self.clients):
+            client.rank_as_of = 0  # ids may restart lower; the next rank read sets it again
             client.resnapshot()
 
     async def publish_local(self, raw: str | bytes) -> None:
@@ -235,22 +248,29 @@ class Hub:
         if isinstance(board, list) and widest > len(board):
             try:
                 event.wide = events.rows((await self.board.snapshot(widest)).page)
-            except RedisError as exc:
-                log.debug("live updates: no wide board for this event (%s)", exc)
+            except Exception as exc:  # the event still goes out with its own top 10
+                log.warning("live updates: no wide board for this event (%r)", exc)
 
     def _ranks_after(self, event: Event) -> None:
         """Tell signed-in clients whose rank this award changed (scores only rise: count who was passed)."""
+        if self._by_user:
+            for group in self._by_user.values():
+                for client in group:
+                    self._apply(client, event)
+
+    def _apply(self, client: Client, event: Event) -> None:
+        if event.id <= client.rank_as_of:
+            return  # the rank read already reflects this award
+        client.rank_as_of = event.id
         payload = event.payload
-        new, change, winner = payload.get("newScore"), payload.get("scoreChange"), payload.get("userId")
-        if not self._by_user or not isinstance(new, int) or not isinstance(change, int):
+        new, winner = payload.get("newScore"), payload.get("userId")
+        before = payload.get("previousScore", new - payload.get("scoreChange", 0) if isinstance(new, int) else None)
+        if not isinstance(new, int) or not isinstance(before, int):
             return
-        old = new - change
-        for user_id, group in self._by_user.items():
-            for client in group:
-                if str(user_id) == winner:
-                    self._tell_rank(client, int(payload.get("rank") or 0), new)
-                elif client.rank is not None and client.score is not None and old <= client.score < new:
-                    self._tell_rank(client, client.rank + 1, client.score)
+        if str(client.user_id) == winner:
+            self._tell_rank(client, int(payload.get("rank") or 0), new)
+        elif client.rank is not None and client.score is not None and before <= client.score < new:
+            self._tell_rank(client, client.rank + 1, client.score)
 
     def _tell_rank(self, client: Client, rank: int, score: int) -> None:
         if (rank, score) == (client.rank, client.score):
@@ -267,10 +287,17 @@ class Hub:
                 by_user.setdefault(client.user_id, []).append(client)
         users = list(by_user)
         for start in range(0, len(users), RANK_CHUNK):
-            page = await self.board.ranks(users[start : start + RANK_CHUNK])
+            as_of, page = await self.board.ranks_at(users[start : start + RANK_CHUNK])
+            # Events that arrived while the read was under way are newer than it: replay them on top.
+            newer = [e for e in self._ring if e.id > as_of] if self.last_id is not None and self.last_id > as_of else []
             for entry in page.entries:
                 for client in by_user.get(entry.user_id, ()):
+                    if as_of < client.rank_as_of and not newer:
+                        continue  # what the client has is newer than this read
+                    client.rank_as_of = as_of
                     self._tell_rank(client, entry.rank, entry.score)
+                    for event in newer:
+                        self._apply(client, event)
 
     async def tick(self) -> None:
         """Heartbeat every client, end those past their lifetime, refresh sessions and ranks."""
@@ -282,5 +309,5 @@ class Hub:
                 client.close("lifetime")
             else:
                 client.push(beat)
-        await sessions.save(self.redis, clients, self.instance)
+        await sessions.save(self.redis, clients, self.instance, still=self.clients)
         await self.check_ranks(clients)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -33,12 +33,16 @@ def _fields(client: Client, instance: str, heartbeat: str) -> dict[FieldT, Encod
     }
 
 
-async def save(redis: Redis, clients: Sequence[Client], instance: str) -> None:
-    """Write (or re-create, after Redis lost them) these sessions with a fresh heartbeat and expiry."""
+async def save(redis: Redis, clients: Sequence[Client], instance: str, *, still: Container[Client]) -> None:
+    """Write (or re-create, after Redis lost them) the sessions of these clients that are `still` connected."""
     now = iso_seconds(datetime.now(UTC))
     for start in range(0, len(clients), CHUNK):
+        # Checked per chunk: a client that left while an earlier chunk was written must not come back as a ghost.
+        chunk = [client for client in clients[start : start + CHUNK] if client in still]
+        if not chunk:
+            continue
         async with redis.pipeline(transaction=False) as pipe:
-            for client in clients[start : start + CHUNK]:
+            for client in chunk:
                 pipe.hset(key(client.id), mapping=_fields(client, instance, now))
                 pipe.expire(key(client.id), TTL_SECONDS)
             await pipe.execute()
