@@ -37,6 +37,7 @@ from scoreboard.redis import create_redis
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.scores.router import router as scores_router
 from scoreboard.users.router import router as users_router
+from scoreboard.web import router as web
 
 log = logging.getLogger(__name__)
 SHUTDOWN_STEP_SECONDS = 10.0
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         history.admin,
         analytics_router,
         integrity_router,
+        web.router,
     ):
         app.include_router(router)
+    app.mount("/static", web.static_files, name="static")
     return app

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
+from tests.cli.running import run_scoreboard
 from tests.factories import award, create_user
-
-SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
 
 
 def analytics(database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `scoreboard analytics ...` on `database_url`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOREBOARD_")}
-    env.update(SCOREBOARD_DATABASE_URL=database_url, SCOREBOARD_DATA_DIR=str(tmp_path))
-    return subprocess.run(
-        [SCOREBOARD, "analytics", *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    return run_scoreboard("analytics", *args, data_dir=tmp_path, database_url=database_url)
 
 
 async def test_reports_as_tables_and_csv(database_url: str, tmp_path: Path, db: asyncpg.Connection) -> None:

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 from redis.asyncio import Redis
 
+from tests.cli.running import run_scoreboard
 from tests.factories import award, bulk_users
-
-SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
 
 
 def check(database_url: str, redis_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `scoreboard check ...`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOREBOARD_")}
-    env.update(SCOREBOARD_DATABASE_URL=database_url, SCOREBOARD_REDIS_URL=redis_url, SCOREBOARD_DATA_DIR=str(tmp_path))
-    return subprocess.run(
-        [SCOREBOARD, "check", *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    return run_scoreboard("check", *args, data_dir=tmp_path, database_url=database_url, redis_url=redis_url)
 
 
 async def test_find_repair_and_hand_over(

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 from redis.asyncio import Redis
 
-SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
+from tests.cli.running import run_scoreboard
 
 
 def run(database_url: str, redis_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `scoreboard leaderboard ...`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOREBOARD_")}
-    env.update(SCOREBOARD_DATABASE_URL=database_url, SCOREBOARD_REDIS_URL=redis_url, SCOREBOARD_DATA_DIR=str(tmp_path))
-    return subprocess.run(
-        [SCOREBOARD, "leaderboard", *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    return run_scoreboard("leaderboard", *args, data_dir=tmp_path, database_url=database_url, redis_url=redis_url)
 
 
 async def test_rebuild_then_check_and_repair(

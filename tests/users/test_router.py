@@ -108,3 +108,30 @@ async def test_reactivated_user_returns_to_the_board(
         "/api/admin/users/00000000-0000-0000-0000-000000000000/deactivate", headers=boss.headers
     )
     assert unknown.status_code == 404
+
+
+async def test_admin_creates_players_without_the_registration_throttle(
+    client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+) -> None:
+    boss = await admin(client, db)
+    created = []
+    for n in range(12):  # more than SCOREBOARD_REGISTER_MAX_PER_IP (10) from one address
+        body = {"username": f"provisioned{n}", "email": f"p{n}@example.com", "password": "a long enough password"}
+        response = await client.post("/api/admin/users", json=body, headers=boss.headers)
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    assert {c["role"] for c in created} == {"player"}
+    assert await redis.zscore("leaderboard", created[0]["id"]) == 0
+    taken = await client.post(
+        "/api/admin/users",
+        json={"username": "PROVISIONED0", "email": "other@example.com", "password": "a long enough password"},
+        headers=boss.headers,
+    )
+    assert taken.status_code == 409
+    assert taken.json()["field"] == "username"
+    sneaky = await client.post(
+        "/api/admin/users",
+        json={"username": "sneaky", "email": "s@example.com", "password": "a long enough password", "role": "admin"},
+        headers=boss.headers,
+    )
+    assert sneaky.status_code == 422

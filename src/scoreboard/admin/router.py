@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 
 from scoreboard.admin import service
 from scoreboard.admin.schemas import UserPage
 from scoreboard.auth import service as auth_service
 from scoreboard.auth.dependencies import AdminUser
 from scoreboard.auth.router import AppSettings
+from scoreboard.auth.schemas import RegisterRequest
 from scoreboard.db import Db, after_commit
 from scoreboard.kit.problems import Conflict
 from scoreboard.leaderboard.service import resync_after_commit
 from scoreboard.redis import RedisClient
 from scoreboard.users import service as users_service
+from scoreboard.users.repository import to_dict
 from scoreboard.users.schemas import PrivateUser
 
 router = APIRouter(prefix="/api/admin/users", tags=["admin"])
@@ -32,6 +34,18 @@ async def list_users(
 ) -> UserPage:
     """Page through users, newest first, optionally filtered."""
     return await service.search_users(conn, q, limit, offset)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a player account")
+async def create_user(
+    body: RegisterRequest, request: Request, admin: AdminUser, conn: Db, settings: AppSettings
+) -> PrivateUser:
+    """Create a player as an admin (provisioning, demos): like registering, without the per-address throttle."""
+    row = await auth_service.create_user(
+        conn, settings, username=body.username, email=body.email, password=body.password
+    )
+    resync_after_commit(request, row["id"])  # a new player is on the board with 0 points
+    return PrivateUser(**to_dict(row))
 
 
 @router.post("/{user_id}/deactivate", summary="Deactivate a user")

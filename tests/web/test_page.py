@@ -1,0 +1,136 @@
+"""The live page in a real browser (Debian's Chromium through Playwright) against a real `scoreboard serve`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.accounts import PASSWORD, Account, player
+from tests.served import Service
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium; .ci/run does)"),
+]
+
+
+@pytest.fixture
+async def page(tmp_path: Path) -> AsyncIterator[Any]:
+    """A fresh Chromium page; a screenshot of it lands in the test's output folder (tmp_path) at the end."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        try:
+            yield page
+        finally:
+            await page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
+            await browser.close()
+
+
+async def award(http: httpx.AsyncClient, account: Account, times: int = 1) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(times):
+        response = await http.post("/api/scores", json={"actionId": "complete-quest"}, headers=account.headers)
+        assert response.status_code == 201, response.text
+        body = response.json()
+    return body
+
+
+async def test_page_shows_the_top_ten_and_updates_live_then_after_a_restart(
+    service: Service, page: Any, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=service.base) as http:
+        players = [await player(http) for _ in range(12)]
+        for n, account in enumerate(players):
+            await award(http, account, times=1 + n % 4)
+        top = (await http.get("/api/leaderboard?limit=10")).json()["entries"]
+
+        await page.goto(service.base + "/")
+        await expect(page.locator("#status")).to_have_class("status live", timeout=10_000)
+        rows = page.locator("#board li")
+        await expect(rows).to_have_count(10)
+        await expect(rows.locator(".name")).to_have_text([e["username"] for e in top])
+        await expect(rows.locator(".score")).to_have_text([f"{e['score']:,}" for e in top])
+
+        # An award made through the API shows within a second, without a reload.
+        last = players[0]  # one award so far: 10 points, not in the top 10
+        body = await award(http, last, times=1)
+        assert body["newScore"] == 20
+        winner = players[1]
+        body = await award(http, winner, times=4)
+        row = page.locator(f'#board li[data-id="{winner.id}"]')
+        await expect(row.locator(".score")).to_have_text(f"{body['newScore']:,}", timeout=1_000)
+        await expect(row.locator(".rank")).to_have_text(f"#{body['rank']}", timeout=1_000)
+
+        # Restart the server: the page says so, reconnects by itself and is live again.
+        service.stop()
+        await expect(page.locator("#status")).not_to_have_class("status live", timeout=10_000)
+        service.start()
+        await expect(page.locator("#status")).to_have_class("status live", timeout=15_000)
+        body = await award(http, winner, times=1)
+        await expect(row.locator(".score")).to_have_text(f"{body['newScore']:,}", timeout=1_000)
+
+
+async def test_log_in_and_press_an_action_button(service: Service, page: Any) -> None:
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=service.base) as http:
+        me = await player(http)
+        await award(http, me, times=2)
+
+    await page.goto(service.base + "/")
+    await page.fill("#login-form input[name=login]", me.username)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#my-name")).to_have_text(me.username)
+    await expect(page.locator("#my-score")).to_have_text("20")
+    await expect(page.locator("#history li")).to_have_count(2)
+
+    await page.click('#actions button[data-action="complete-quest"]')
+    await expect(page.locator("#my-score")).to_have_text("30", timeout=2_000)
+    await expect(page.locator("#message")).to_contain_text("+10")
+    await expect(page.locator(f'#board li[data-id="{me.id}"] .score')).to_have_text("30", timeout=2_000)
+    await expect(page.locator("#history li")).to_have_count(3)
+
+    # A policy refusal reads as a sentence, not a status code: daily-login once per UTC day.
+    await page.click('#actions button[data-action="daily-login"]')
+    await expect(page.locator("#message")).to_contain_text("+")
+    await expect(page.locator("#message")).to_have_class("message ok")
+    await page.click('#actions button[data-action="daily-login"]')
+    await expect(page.locator("#message")).to_have_class("message")
+    await expect(page.locator("#message")).to_contain_text("Daily Login: ")
+    assert "429" not in (await page.locator("#message").text_content() or "")
+
+
+async def test_register_through_the_page(service: Service, page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.goto(service.base + "/")
+    await page.click("#tab-register")
+    await page.fill("#register-form input[name=username]", "newcomer")
+    await page.fill("#register-form input[name=email]", "newcomer@example.com")
+    await page.fill("#register-form input[name=password]", "short")
+    await page.click("#register-form button[type=submit]")
+    # The browser's own validation stops a too-short password before the API sees it.
+    await expect(page.locator("#signed-in")).to_be_hidden()
+    await page.fill("#register-form input[name=password]", PASSWORD)
+    await page.click("#register-form button[type=submit]")
+    await expect(page.locator("#my-name")).to_have_text("newcomer")
+    await expect(page.locator("#message")).to_contain_text("Welcome")
