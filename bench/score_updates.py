@@ -272,7 +272,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         machine_line(report["machine"]),
         f"- Command: `{report['command']}` at revision {report['revision']}",
-        f"- Service: `scoreboard serve --workers {s['workers']}` on {s['servers']}; {s['players']} players; "
+        f"- Service: `scoreboard serve --workers {s['workers']}` on {s['servers']} (settings: {s['settings']}); "
+        f"{s['players']} players; "
         f"{s['concurrency']} connections ({s['connect']}) from {s['clients']} client process(es); "
         f"{s['warmup']:g} s warm-up + {s['duration']:g} s measured per phase",
         "",

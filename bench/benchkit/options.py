@@ -18,6 +18,13 @@ def add_common(parser: argparse.ArgumentParser, *, players: int, quick_players: 
     parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of Markdown")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a service setting, e.g. api_key_cache_seconds=0 (becomes SCOREBOARD_API_KEY_CACHE_SECONDS); repeatable",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, 1 s warm-up, fewer players")
     parser.add_argument(
         "--connect-burst",
@@ -63,4 +70,5 @@ def settings_summary(args: argparse.Namespace, embedded: bool, **extra: object) 
         "warmup": args.warmup,
         "connect": "burst" if args.connect_burst else "spread over the warm-up",
         "servers": servers,
+        "settings": ", ".join(args.setting) or "defaults",
     }

@@ -155,6 +155,9 @@ class Service(Server):
             SCOREBOARD_BCRYPT_ROUNDS="4",
             **(extra_env or {}),
         )
+        for setting in getattr(args, "setting", []):
+            name, _, value = setting.partition("=")
+            env[f"SCOREBOARD_{name.upper()}"] = value
         if args.database_url:
             env["SCOREBOARD_DATABASE_URL"] = args.database_url
         if args.redis_url:

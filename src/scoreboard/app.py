@@ -13,6 +13,7 @@ from scoreboard import __version__, migrate
 from scoreboard.actions import router as actions
 from scoreboard.admin.router import router as admin_router
 from scoreboard.analytics.router import router as analytics_router
+from scoreboard.apikeys.cache import KeyCache
 from scoreboard.apikeys.router import router as apikeys_router
 from scoreboard.auth import revocations
 from scoreboard.auth.router import router as auth_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

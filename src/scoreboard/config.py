@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     score_rate_limit: int = Field(default=10, ge=1, description="Awards per user per window (seed: 10/min)")
     score_rate_window_seconds: int = Field(default=60, ge=1)
     score_rate_limit_per_api_key: int = Field(default=6000, ge=1, description="Awards per API key per window")
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a process trusts a validated API key (0: ask PostgreSQL each time)"
+    )
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, description="How long replay bodies are cached")
     max_body_bytes: int = Field(default=16_384, ge=1024, description="Larger request bodies get 413")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from scoreboard.apikeys import service
+from scoreboard.apikeys.cache import KeyCache
 from scoreboard.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyView
 from scoreboard.auth.dependencies import AdminUser
-from scoreboard.db import Db
+from scoreboard.db import Db, after_commit
 
 router = APIRouter(prefix="/api/admin/api-keys", tags=["admin"])
 
@@ -27,6 +28,12 @@ async def list_keys(admin: AdminUser, conn: Db) -> list[ApiKeyView]:
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
-async def revoke_key(key_id: UUID, admin: AdminUser, conn: Db) -> None:
-    """Revoke a key; requests with it get 401 from now on."""
+async def revoke_key(key_id: UUID, request: Request, admin: AdminUser, conn: Db) -> None:
+    """Revoke a key: at once in this process, within SCOREBOARD_API_KEY_CACHE_SECONDS in every other."""
     await service.revoke_key(conn, key_id)
+    cache: KeyCache[object] = request.app.state.api_keys
+    after_commit(request, lambda: _forget(cache, key_id))
+
+
+async def _forget(cache: KeyCache[object], key_id: UUID) -> None:
+    cache.forget(key_id)

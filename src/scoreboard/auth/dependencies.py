@@ -51,11 +51,17 @@ async def from_access_token(request: HTTPConnection, token: str) -> Principal:
 
 
 async def _from_api_key(request: Request, key: str) -> Principal:
+    digest, cache = tokens.digest(key), request.app.state.api_keys
+    principal: Principal | None = cache.get(digest)
+    if principal is not None:
+        return principal
     async with get_pool(request).acquire() as conn:
-        row = await apikeys_repository.live_key_by_hash(conn, tokens.digest(key))
+        row = await apikeys_repository.live_key_by_hash(conn, digest)
     if row is None:
         raise Unauthorized("The API key is not valid.")
-    return Principal("api_key", api_key_id=row["id"], scopes=frozenset(row["scopes"]))
+    principal = Principal("api_key", api_key_id=row["id"], scopes=frozenset(row["scopes"]))
+    cache.put(digest, row["id"], principal)
+    return principal
 
 
 async def optional_caller(
