@@ -54,3 +54,11 @@ async def test_find_repair_and_hand_over(
     mismatch = next(c for c in body["checks"] if c["name"] == "score-mismatch")
     assert (mismatch["count"], mismatch["sample"][0]["userId"]) == (1, str(bob))
     assert check(database_url, redis_url, tmp_path, "--sample", "-1").returncode == 2
+
+
+def test_unreachable_stores_exit_2_not_1(tmp_path: Path) -> None:
+    """A check that could not run is not a finding: exit 2 with the reason, no traceback."""
+    result = check("postgresql://postgres@127.0.0.1:1/nowhere", "redis://127.0.0.1:1/0", tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "could not run the checks" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -203,6 +203,8 @@ BAD_CURSORS = [
     pytest.param(b64(f"2026-03-01T12:00:00+00:00|{2**63}"), id="id-beyond-bigint"),
     pytest.param(b64("2026-03-01T12:00:00+00:00|1_0"), id="id-underscore"),
     pytest.param(b64("2026-13-01T12:00:00+00:00|5"), id="bad-month"),
+    pytest.param(b64("0001-01-01T00:00:00+05:00|5"), id="before-year-1-in-utc"),
+    pytest.param(b64("9999-12-31T23:59:59-05:00|5"), id="after-year-9999-in-utc"),
     pytest.param(base64.urlsafe_b64encode(b"\xff\xfe|1").decode(), id="not-utf8"),
 ]
 

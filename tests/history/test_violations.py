@@ -133,6 +133,8 @@ async def test_only_admins(client: httpx.AsyncClient) -> None:
         {"since": "yesterday"},
         {"since": "2026-03-01T12:00:00"},  # no zone: ambiguous
         {"since": "2026-02-30T00:00:00Z"},
+        {"since": "0001-01-01T00:00:00+05:00"},  # year 0 in UTC: PostgreSQL cannot hold it
+        {"since": "9999-12-31T23:59:59-05:00"},
     ],
 )
 async def test_bad_parameters_are_422(client: httpx.AsyncClient, boss: Account, params: dict[str, Any]) -> None:

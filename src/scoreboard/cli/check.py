@@ -30,10 +30,19 @@ def run(
         bool, typer.Option("--json", help="Print the report as JSON (as GET /api/admin/integrity)")
     ] = False,
 ) -> None:
-    """Check scores against history, orphaned rows and the Redis board against PostgreSQL; exit 1 on findings."""
-    from scoreboard.integrity import service
+    """Check scores against history, orphans and the Redis board; exit 1 on findings, 2 if a store is unreachable."""
+    from redis.exceptions import RedisError
 
-    report = _with_stores(lambda pool, redis: service.run(pool, redis, repair=repair, sample=sample))
+    from scoreboard.integrity import service
+    from scoreboard.kit.problems import STORE_ERRORS
+
+    unreachable: tuple[type[Exception], ...] = (*STORE_ERRORS, RedisError)
+    try:
+        report = _with_stores(lambda pool, redis: service.run(pool, redis, repair=repair, sample=sample))
+    except unreachable as exc:
+        # Exit 2, not 1: monitoring must tell "the data has problems" from "the check could not run".
+        typer.echo(f"error: could not run the checks: PostgreSQL or Redis unreachable ({exc})", err=True)
+        raise typer.Exit(2) from exc
     if json:
         typer.echo(report.model_dump_json(by_alias=True, indent=2))
     else:

@@ -101,9 +101,12 @@ def _players(base: str, admin: dict[str, str], count: int, password: str) -> lis
         body = {"username": name, "email": f"{name}@example.com", "password": password}
         found[name] = call("POST", f"{base}/api/admin/users", body, admin)["id"]
 
-    with ThreadPoolExecutor(max_workers=4) as pool:  # registration hashes passwords: a few at a time
+    pool = ThreadPoolExecutor(max_workers=4)  # registration hashes passwords: a few at a time
+    try:
         for done, _ in enumerate(pool.map(create, missing), start=1):
             _progress(f"creating demo players: {done}/{len(missing)}")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C stops now, not after every queued sign-up
     if missing:
         _progress(f"created {len(missing)} demo players ({count - len(missing)} already there)\n")
     return [(found[name], name) for name in wanted]
@@ -149,6 +152,46 @@ def _award(plan: Plan, tally: Tally) -> None:
             tally.leader = f"{name} {award['newScore']:,}"
 
 
+def _run(plan: Plan, tally: Tally, rate: float, duration: float | None, started: float) -> None:
+    """Submit awards at `rate` per second, never more than a few in flight (a slow service slows the demo down)."""
+    workers = max(4, min(64, int(rate // 5) + 4))
+    pool, slots = ThreadPoolExecutor(max_workers=workers), threading.BoundedSemaphore(workers * 2)
+
+    def one() -> None:
+        try:
+            _award(plan, tally)
+        finally:
+            slots.release()
+
+    try:
+        sent = 0
+        while duration is None or time.monotonic() - started < duration:
+            slots.acquire()
+            pool.submit(one)
+            sent += 1
+            elapsed = time.monotonic() - started
+            if sent % max(1, int(rate / 2)) == 0:
+                _progress(
+                    f"awards {tally.awarded:,} ({tally.awarded / max(elapsed, 1e-9):.1f}/s) · refused "
+                    f"{tally.refused:,} · failed {tally.failed:,} · leader {tally.leader or '-'}"
+                )
+            time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _revoke(base: str, settings: Settings, key_id: str) -> None:
+    """Revoke the demo's key with a fresh admin token (a long run outlives the first); say so if it cannot be."""
+    try:
+        admin = {"Authorization": f"Bearer {_admin_token(base, settings)}"}
+        call("DELETE", f"{base}/api/admin/api-keys/{key_id}", headers=admin)
+    except (ApiError, OSError) as exc:
+        _progress(
+            f"warning: could not revoke the demo's API key {key_id} ({exc}); revoke it with "
+            f"DELETE /api/admin/api-keys/{key_id} once the service is back\n"
+        )
+
+
 def demo(
     players: Annotated[int, typer.Option(min=1, max=10_000, help="Demo players (demo-000 ...)")] = 200,
     rate: Annotated[float, typer.Option(min=0.1, max=1000, help="Awards per second")] = 20.0,
@@ -170,31 +213,19 @@ def demo(
     admin = {"Authorization": f"Bearer {_admin_token(base, settings)}"}
     roster = _players(base, admin, players, read_or_create_secret(settings.data_dir / PLAYER_SECRET_FILE))
     created = call("POST", f"{base}/api/admin/api-keys", {"name": "scoreboard demo", "scopes": ["scores:write"]}, admin)
-    key = {"X-API-Key": created["key"]}
-    actions = [a["id"] for a in call("GET", f"{base}/api/actions")]
-    # A few players act far more often than the rest, so the top of the board changes hands visibly.
-    weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(roster))]
-    random.shuffle(weights)
-    plan = Plan(base, key, roster, weights, actions)
     tally, started = Tally(), time.monotonic()
-    typer.echo(f"awarding {rate:g}/s to {len(roster)} players; open {base}/ to watch (Ctrl-C stops)", err=True)
     try:
-        with ThreadPoolExecutor(max_workers=max(4, min(64, int(rate // 5) + 4))) as pool:
-            sent = 0
-            while duration is None or time.monotonic() - started < duration:
-                pool.submit(_award, plan, tally)
-                sent += 1
-                elapsed = time.monotonic() - started
-                if sent % max(1, int(rate / 2)) == 0:
-                    _progress(
-                        f"awards {tally.awarded:,} ({tally.awarded / max(elapsed, 1e-9):.1f}/s) · refused "
-                        f"{tally.refused:,} · failed {tally.failed:,} · leader {tally.leader or '-'}"
-                    )
-                time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+        actions = [a["id"] for a in call("GET", f"{base}/api/actions")]
+        # A few players act far more often than the rest, so the top of the board changes hands visibly.
+        weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(roster))]
+        random.shuffle(weights)
+        plan = Plan(base, {"X-API-Key": created["key"]}, roster, weights, actions)
+        typer.echo(f"awarding {rate:g}/s to {len(roster)} players; open {base}/ to watch (Ctrl-C stops)", err=True)
+        _run(plan, tally, rate, duration, started)
     except KeyboardInterrupt:
         pass
     finally:
-        call("DELETE", f"{base}/api/admin/api-keys/{created['id']}", headers=admin)
+        _revoke(base, settings, created["id"])
     elapsed = time.monotonic() - started
     why = f": {tally.last_error}" if tally.failed else ""
     _progress(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from scoreboard.kit.problems import Unprocessable
 
@@ -35,12 +35,19 @@ def decode(token: str) -> Cursor:
         stamp, _, number = raw.partition("|")
         created_at = datetime.fromisoformat(stamp)
         row_id = int(number)
-    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        # A naive time would be read in the server's zone, an id beyond bigint would fail in the driver: refuse both.
+        if created_at.tzinfo is None or not 0 < row_id <= BIGINT_MAX or not number.isdigit():
+            raise _invalid()
+        created_at = in_utc(created_at)
+    except (binascii.Error, ValueError, OverflowError) as exc:  # UnicodeDecodeError is a ValueError
         raise _invalid() from exc
-    # A naive time would be read in the server's zone, an id beyond bigint would fail in the driver: refuse both.
-    if created_at.tzinfo is None or not 0 < row_id <= BIGINT_MAX or not number.isdigit():
-        raise _invalid()
     return Cursor(created_at, row_id)
+
+
+def in_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a time the database cannot hold (year 1 in a zone east of UTC, year 9999 west) is refused."""
+    # PostgreSQL stores timestamptz in UTC: 0001-01-01T00:00+05:00 would be year 0 there, and the driver fails.
+    return moment.astimezone(UTC)
 
 
 def _invalid() -> Unprocessable:

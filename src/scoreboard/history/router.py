@@ -11,8 +11,9 @@ from pydantic import AwareDatetime
 from scoreboard.auth.dependencies import AdminUser, CurrentUser
 from scoreboard.db import Db
 from scoreboard.history import service
-from scoreboard.history.cursor import PATTERN
+from scoreboard.history.cursor import PATTERN, in_utc
 from scoreboard.history.schemas import HistoryPage, UserStats, ViolationPage
+from scoreboard.kit.problems import Unprocessable
 
 router = APIRouter(prefix="/api/users", tags=["history"])
 admin = APIRouter(prefix="/api/admin/rate-limit-violations", tags=["admin"])
@@ -56,4 +57,12 @@ async def violations(
     cursor: CursorParam = None,
 ) -> ViolationPage:
     """Requests refused by a rate limit, newest first (from `rate_limit_audit`); keyset paging."""
+    if since is not None:
+        try:
+            since = in_utc(since)
+        except OverflowError:
+            raise Unprocessable(
+                "`since` is out of the range the database can hold.",
+                errors=[{"loc": ["query", "since"], "msg": "out of range", "type": "value_error"}],
+            ) from None
     return await service.violations(conn, user_id, since, cursor, limit)

@@ -58,14 +58,23 @@ async function api(path, { method = "GET", body, auth = false, headers = {} } = 
   return data;
 }
 
-async function refreshTokens() {
-  try {
-    tokens.set(await api("/api/auth/refresh", { method: "POST", body: { refreshToken: tokens.refresh } }));
-    return true;
-  } catch {
-    signedOut();
-    return false;
-  }
+// One refresh at a time: refresh tokens are single use, and a second concurrent use of the same one is treated
+// by the server as theft (the whole session is revoked).
+let refreshing = null;
+
+function refreshTokens() {
+  refreshing ??= (async () => {
+    try {
+      tokens.set(await api("/api/auth/refresh", { method: "POST", body: { refreshToken: tokens.refresh } }));
+      return true;
+    } catch {
+      signedOut();
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
 }
 
 function say(text, ok = false) {
@@ -124,7 +133,7 @@ function renderBoard(rows, total) {
 // ---------------------------------------------------------------------------------------------------------------
 // Live stream: EventSource reconnects by itself; a ticketed stream (signed in) is reopened with a fresh ticket
 
-const live = { source: null, lastId: null, timer: null, attempt: 0 };
+const live = { source: null, lastId: null, timer: null, attempt: 0, generation: 0 };
 
 function setStatus(state, text) {
   $("status").className = `status ${state}`;
@@ -142,15 +151,18 @@ async function connectLive() {
   clearTimeout(live.timer);
   if (live.source) live.source.close();
   live.source = null;
+  const generation = ++live.generation; // a later call supersedes this one, even if it finishes first
   let url = "/api/leaderboard/stream?limit=10";
   if (tokens.access) {
     try {
       const { ticket } = await api("/api/leaderboard/stream-ticket", { method: "POST", auth: true });
       url += `&ticket=${encodeURIComponent(ticket)}`;
     } catch (error) {
+      if (generation !== live.generation) return;
       if (!(error instanceof ApiError)) return scheduleReconnect(); // the server is away: try again soon
     }
   }
+  if (generation !== live.generation) return;
   if (live.lastId) url += `&lastEventId=${live.lastId}`;
   const source = new EventSource(url);
   const ticketed = url.includes("ticket=");
