@@ -282,7 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = Service(
         root,
         args,
-        {"SCOREBOARD_STREAM_MAX_CONNECTIONS": str(max(args.clients) + 100), "SCOREBOARD_ACCESS_LOG": "false"},
+        {
+            "SCOREBOARD_STREAM_MAX_CONNECTIONS": str(max(args.clients) + 100),
+            "SCOREBOARD_STREAM_MAX_PER_IP": "0",  # every bench client comes from 127.0.0.1
+            "SCOREBOARD_ACCESS_LOG": "false",
+        },
     )
     report: dict[str, Any] = {**header(machine_info()), "rate": args.rate, "duration": args.duration}
     report.update(procs=args.procs, runs=[])

@@ -68,6 +68,7 @@ async def profile(args: argparse.Namespace, database_url: str, redis_url: str) -
         jwt_secret="bench-" + "x" * 40,
         access_log=False,
         stream_max_connections=args.clients + 100,
+        stream_max_per_ip=0,  # every client comes from 127.0.0.1
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

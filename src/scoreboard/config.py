@@ -76,6 +76,7 @@ class Settings(BaseSettings):
 
     # Live updates
     stream_max_connections: int = Field(default=10_000, ge=1, description="Live streams per process; more get 503")
+    stream_max_per_ip: int = Field(default=200, ge=0, description="Live streams per client address per process; 0: any")
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="Heartbeats, session refresh, rank check")
     stream_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay suggested to SSE clients")
     stream_replay_events: int = Field(default=1024, ge=0, description="Events held for Last-Event-ID resumes")

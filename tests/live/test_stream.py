@@ -254,3 +254,20 @@ async def test_a_stream_attached_as_shutdown_begins_is_told_to_reconnect(live: L
         finally:
             hub.detach(client)
         assert finished == ["shutdown"]
+
+
+async def test_one_address_cannot_take_every_slot(live: Live) -> None:
+    async with live(stream_max_per_ip=1) as (base, _, hub):
+        async with sse(base) as stream:
+            await stream.until("snapshot")
+            async with httpx.AsyncClient(base_url=base) as http:
+                refused = await http.get("/api/leaderboard/stream")
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "5"
+            assert refused.headers["content-type"] == "application/problem+json"
+            with pytest.raises(InvalidStatus, match="429"):
+                async with websocket(base):
+                    pass
+        await eventually(lambda: asyncio.sleep(0, not hub.clients))
+        async with sse(base) as stream:  # the address has its slot back
+            await stream.until("snapshot")

@@ -56,6 +56,7 @@ class Client:
         "connected_at",
         "deadline",
         "id",
+        "ip",
         "kind",
         "limit",
         "rank",
@@ -74,8 +75,10 @@ class Client:
         limits: Limits,
         snapshot: Callable[[], Awaitable[Event]],
         user_id: UUID | None = None,
+        ip: str | None = None,
     ) -> None:
         self.id = uuid4()
+        self.ip = ip
         self.kind = kind
         self.limit = limit
         self.user_id = user_id

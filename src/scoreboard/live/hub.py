@@ -47,6 +47,7 @@ class Hub:
         self._ring: deque[Event] = deque(maxlen=settings.stream_replay_events)
         self._by_user: dict[UUID, set[Client]] = {}
         self._limits: Counter[int] = Counter()
+        self._per_ip: Counter[str] = Counter()
         self._version = 0  # bumps with every event; a cached snapshot is good for one version
         self._snapshot: tuple[int, asyncio.Task[Event], float] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -98,6 +99,11 @@ class Hub:
         """Whether a new client must be turned away (connection cap, or shutting down)."""
         return self.draining or len(self.clients) >= self.settings.stream_max_connections
 
+    def crowded(self, ip: str | None) -> bool:
+        """Whether this address already holds as many streams as one address may."""
+        cap = self.settings.stream_max_per_ip
+        return bool(cap and ip and self._per_ip[ip] >= cap)
+
     def attach(self, client: Client, last_event_id: int | None) -> None:
         """Add a client; it opens with the events it missed if all are held, else with a snapshot."""
         client.start(self._replay_after(last_event_id), last_event_id)
@@ -106,6 +112,8 @@ class Hub:
         self.clients.add(client)
         self._empty.clear()
         self._limits[client.limit] += 1
+        if client.ip:
+            self._per_ip[client.ip] += 1
         if client.user_id is not None:
             self._by_user.setdefault(client.user_id, set()).add(client)
         self._opened.append(client)
@@ -117,6 +125,10 @@ class Hub:
         self._limits[client.limit] -= 1
         if self._limits[client.limit] <= 0:
             del self._limits[client.limit]
+        if client.ip:
+            self._per_ip[client.ip] -= 1
+            if self._per_ip[client.ip] <= 0:
+                del self._per_ip[client.ip]
         if client.user_id is not None:
             group = self._by_user.get(client.user_id)
             if group is not None:

@@ -13,7 +13,14 @@ from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocketDisconnect
 
 from scoreboard.auth.dependencies import CurrentUser
-from scoreboard.kit.problems import STORE_ERRORS, Forbidden, ProblemError, ServiceUnavailable, problem_response
+from scoreboard.kit.problems import (
+    STORE_ERRORS,
+    Forbidden,
+    ProblemError,
+    ServiceUnavailable,
+    TooManyRequests,
+    problem_response,
+)
 from scoreboard.kit.rawsend import SCOPE_KEY
 from scoreboard.live import service
 from scoreboard.live.client import Client, Limits, Send
@@ -48,7 +55,9 @@ def _reconnect(hub: Hub, reason: str) -> Event:
     return Event.build("reconnect", reason=reason, retryMs=hub.settings.stream_retry_ms)
 
 
-def _refuse_if_full(hub: Hub) -> None:
+def _refuse_if_full(hub: Hub, ip: str | None) -> None:
+    if hub.crowded(ip):
+        raise TooManyRequests("Too many live streams from this address; close some first.", retry_after=5)
     if hub.full:
         detail = "This server is shutting down." if hub.draining else "This server has no room for more streams."
         raise ServiceUnavailable(
@@ -68,9 +77,9 @@ async def _serve(hub: Hub, client: Client, last_event_id: int | None, receive: A
 class EventStream(Response):
     """A Server-Sent Events response fed by the hub."""
 
-    def __init__(self, hub: Hub, user_id: UUID | None, limit: int, last_event_id: int | None) -> None:
+    def __init__(self, hub: Hub, user_id: UUID | None, limit: int, last_event_id: int | None, ip: str | None) -> None:
         super().__init__(status_code=200)
-        self.hub, self.user_id, self.limit, self.last_event_id = hub, user_id, limit, last_event_id
+        self.hub, self.user_id, self.limit, self.last_event_id, self.ip = hub, user_id, limit, last_event_id, ip
 
     async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
         hub = self.hub
@@ -94,6 +103,7 @@ class EventStream(Response):
             limits=_limits(hub),
             snapshot=hub.snapshot,
             user_id=self.user_id,
+            ip=self.ip,
         )
         await _serve(hub, client, self.last_event_id, receive_one)
 
@@ -117,10 +127,10 @@ async def stream(
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
 ) -> Response:
     """`snapshot`, then `score_update` events (the seed's format); with a token or ticket also `my_rank`."""
-    hub = _hub(request)
-    _refuse_if_full(hub)
+    hub, ip = _hub(request), request.client.host if request.client else None
+    _refuse_if_full(hub, ip)
     user_id = await service.stream_owner(request, ticket)
-    return EventStream(hub, user_id, limit, _event_id(last_event_id or last_event_id_query))
+    return EventStream(hub, user_id, limit, _event_id(last_event_id or last_event_id_query), ip)
 
 
 @router.post("/stream-ticket", status_code=status.HTTP_201_CREATED, summary="A one-use ticket to open my stream")
@@ -150,9 +160,9 @@ async def websocket_stream(
     last_event_id: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
 ) -> None:
     """The live board over a WebSocket: the same events as the SSE stream, as JSON text messages."""
-    hub = _hub(websocket)
+    hub, ip = _hub(websocket), websocket.client.host if websocket.client else None
     try:
-        _refuse_if_full(hub)
+        _refuse_if_full(hub, ip)
         user_id = await service.stream_owner(websocket, ticket)
     except ProblemError as problem:
         await _deny(websocket, problem)
@@ -177,7 +187,14 @@ async def websocket_stream(
         await send({"type": "websocket.close", "code": CLOSE_CODES.get(reason, 1000), "reason": reason})
 
     client = Client(
-        kind="ws", send=raw, finish=finish, limit=limit, limits=_limits(hub), snapshot=hub.snapshot, user_id=user_id
+        kind="ws",
+        send=raw,
+        finish=finish,
+        limit=limit,
+        limits=_limits(hub),
+        snapshot=hub.snapshot,
+        user_id=user_id,
+        ip=ip,
     )
 
     async def receive_one() -> bool:
