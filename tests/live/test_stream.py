@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from websockets.exceptions import InvalidStatus
 
 from scoreboard.live.client import Client, Limits
+from scoreboard.live.events import Event
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
 from tests.live.streams import Frame, sse, websocket, ws_event
@@ -271,3 +272,26 @@ async def test_one_address_cannot_take_every_slot(live: Live) -> None:
         await eventually(lambda: asyncio.sleep(0, not hub.clients))
         async with sse(base) as stream:  # the address has its slot back
             await stream.until("snapshot")
+
+
+async def test_no_snapshot_from_any_store_ends_the_stream_with_a_reconnect_hint() -> None:
+    finished: list[str] = []
+
+    async def send(message: object) -> None:
+        pass
+
+    async def finish(reason: str) -> None:
+        finished.append(reason)
+
+    async def no_board() -> Event:
+        raise ConnectionRefusedError("PostgreSQL and Redis are both down")
+
+    async def never() -> bool:
+        await asyncio.sleep(3600)
+        return True
+
+    limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60)
+    client = Client(kind="sse", send=send, finish=finish, limit=10, limits=limits, snapshot=no_board)
+    client.start(None, None)
+    await asyncio.wait_for(client.serve(never), 5)
+    assert finished == ["unavailable"]

@@ -209,7 +209,12 @@ class Client:
             while self._needs_snapshot or self._queue:
                 if self._needs_snapshot:
                     self._needs_snapshot = False
-                    event = await self._snapshot()
+                    try:
+                        event = await self._snapshot()
+                    except Exception as exc:  # neither Redis nor PostgreSQL could say what the board is
+                        log.warning("live client %s: no snapshot (%r); asking it to reconnect", self.id, exc)
+                        self._closing, self._queue = self._closing or "unavailable", None
+                        break
                     self._floor = max(self._floor, event.id)
                 else:
                     assert self._queue is not None
@@ -228,7 +233,7 @@ class Client:
         except Stalled:
             log.warning("live client %s stalled for %ss; disconnected", self.id, self._limits.stall_seconds)
             self._end()
-        except Exception as exc:  # the socket went away under a write, or no store could give a snapshot
+        except Exception as exc:  # the socket went away under a write
             log.debug("live client %s ended: %r", self.id, exc)
             self._end()
         finally:
