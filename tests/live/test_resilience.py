@@ -178,16 +178,19 @@ def two_servers(settings: Settings, data_dir: Path, tmp_path: Path) -> Iterator[
 
 @pytest.mark.slow
 async def test_an_award_through_one_process_reaches_clients_of_another(
-    two_servers: list[Service],
+    two_servers: list[Service], redis: Redis
 ) -> None:
     a, b = (service.base for service in two_servers)
     b_proc = two_servers[1].proc
     assert b_proc is not None
     async with httpx.AsyncClient(base_url=a) as via_a:
         alice = await player(via_a)
-        async with sse(b) as stream, websocket(b) as ws:
-            await stream.until("snapshot")
+        async with sse(b) as stream, websocket(b) as ws, sse(b) as third, sse(b, params={"limit": 3}) as fourth:
+            for opened in (stream, third, fourth):
+                await opened.until("snapshot")
             await ws_event(ws, "snapshot")
+            # One subscription per process, however many clients it serves.
+            assert await redis.pubsub_numsub("leaderboard:updates") == [("leaderboard:updates", 2)]
             await asyncio.sleep(0.2)
             sent = time.monotonic()
             await award(via_a, alice)
