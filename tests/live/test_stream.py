@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -232,23 +233,30 @@ async def test_out_of_order_awards_publish_the_score_the_board_held(app: FastAPI
     assert messages[1]["eventId"] == messages[0]["eventId"] + 1
 
 
+def socketless(snapshot: Callable[[], Awaitable[Event]], finished: list[str]) -> Client:
+    """A client whose writes go nowhere and whose closing reason is appended to `finished`."""
+
+    async def send(message: object) -> None:
+        pass
+
+    async def finish(reason: str) -> None:
+        finished.append(reason)
+
+    limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60)
+    return Client(kind="sse", send=send, finish=finish, limit=10, limits=limits, snapshot=snapshot)
+
+
+async def never() -> bool:
+    """A peer that never speaks or leaves."""
+    await asyncio.sleep(3600)
+    return True
+
+
 async def test_a_stream_attached_as_shutdown_begins_is_told_to_reconnect(live: Live) -> None:
     async with live() as (_, _, hub):
         hub.begin_drain()
         finished: list[str] = []
-
-        async def send(message: object) -> None:
-            pass
-
-        async def finish(reason: str) -> None:
-            finished.append(reason)
-
-        async def never() -> bool:
-            await asyncio.sleep(3600)
-            return True
-
-        limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60)
-        client = Client(kind="sse", send=send, finish=finish, limit=10, limits=limits, snapshot=hub.snapshot)
+        client = socketless(hub.snapshot, finished)
         hub.attach(client, None)
         try:
             await asyncio.wait_for(client.serve(never), 5)
@@ -275,23 +283,11 @@ async def test_one_address_cannot_take_every_slot(live: Live) -> None:
 
 
 async def test_no_snapshot_from_any_store_ends_the_stream_with_a_reconnect_hint() -> None:
-    finished: list[str] = []
-
-    async def send(message: object) -> None:
-        pass
-
-    async def finish(reason: str) -> None:
-        finished.append(reason)
-
     async def no_board() -> Event:
         raise ConnectionRefusedError("PostgreSQL and Redis are both down")
 
-    async def never() -> bool:
-        await asyncio.sleep(3600)
-        return True
-
-    limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60)
-    client = Client(kind="sse", send=send, finish=finish, limit=10, limits=limits, snapshot=no_board)
+    finished: list[str] = []
+    client = socketless(no_board, finished)
     client.start(None, None)
     await asyncio.wait_for(client.serve(never), 5)
     assert finished == ["unavailable"]

@@ -40,16 +40,13 @@ async def read(
         return await fast(board), "redis"
     except RedisError as exc:
         log.warning("board read from PostgreSQL: Redis unavailable (%s)", exc)
+    return await from_postgres(pool, slow), "postgres"
+
+
+async def from_postgres(pool: Pool, slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]]) -> Page:
+    """Rows straight from the source of truth (same order and ranks as the board), with the player count."""
     async with pool.acquire() as conn:
         rows = await slow(conn)
-        total = None if rows else await repository.total_players(conn)
-    return _from_rows(rows, total), "postgres"
-
-
-async def page_from_postgres(pool: Pool, offset: int, limit: int) -> Page:
-    """A page straight from the source of truth (same order and ranks as the board)."""
-    async with pool.acquire() as conn:
-        rows = await repository.page(conn, offset, limit)
         total = None if rows else await repository.total_players(conn)
     return _from_rows(rows, total)
 

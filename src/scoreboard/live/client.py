@@ -105,16 +105,6 @@ class Client:
         self._closing: str | None = None
         self._ended = False
 
-    @property
-    def floor(self) -> int:
-        """The last resumable event id this client has (or has seen reflected in a snapshot)."""
-        return self._floor
-
-    @property
-    def queued(self) -> int:
-        """Events waiting for this client's socket (bounded by the queue limit)."""
-        return len(self._queue) if self._queue else 0
-
     def start(self, replay: list[Event] | None, last_event_id: int | None) -> None:
         """Open with the missed events when they are all held, else with a snapshot."""
         if replay is not None and last_event_id is not None:

@@ -10,6 +10,7 @@ import socket
 import time
 from collections import Counter, deque
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -18,7 +19,7 @@ from redis.exceptions import RedisError
 from scoreboard.config import Settings
 from scoreboard.db import Pool
 from scoreboard.kit.periodic import Periodic
-from scoreboard.leaderboard import keys, service
+from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.live import events, sessions
 from scoreboard.live.client import Client
@@ -29,6 +30,14 @@ MAX_LIMIT = 100  # the largest board a stream may ask for
 RANK_CHUNK = 100
 SNAPSHOT_REUSE_SECONDS = 0.25
 FLUSH_DELAY_SECONDS = 0.05
+K = TypeVar("K")
+
+
+def _drop(counter: Counter[K], key: K) -> None:
+    """Count one less of `key`, forgetting it at zero (`max(self._limits)` must see only limits in use)."""
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 class Hub:
@@ -122,13 +131,9 @@ class Hub:
     def detach(self, client: Client) -> None:
         """Forget a client."""
         self.clients.discard(client)
-        self._limits[client.limit] -= 1
-        if self._limits[client.limit] <= 0:
-            del self._limits[client.limit]
+        _drop(self._limits, client.limit)
         if client.ip:
-            self._per_ip[client.ip] -= 1
-            if self._per_ip[client.ip] <= 0:
-                del self._per_ip[client.ip]
+            _drop(self._per_ip, client.ip)
         if client.user_id is not None:
             group = self._by_user.get(client.user_id)
             if group is not None:
@@ -197,7 +202,7 @@ class Hub:
             log.info("live snapshot from PostgreSQL: the Redis board is being rebuilt")
         except RedisError as exc:
             log.warning("live snapshot from PostgreSQL: Redis unavailable (%s)", exc)
-        page = await service.page_from_postgres(self.pool, 0, MAX_LIMIT)
+        page = await service.from_postgres(self.pool, lambda conn: repository.page(conn, 0, MAX_LIMIT))
         return events.snapshot(known, page, "postgres")
 
     async def _listen(self) -> None:

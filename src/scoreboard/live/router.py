@@ -55,7 +55,7 @@ def _reconnect(hub: Hub, reason: str) -> Event:
     return Event.build("reconnect", reason=reason, retryMs=hub.settings.stream_retry_ms)
 
 
-def _refuse_if_full(hub: Hub, ip: str | None) -> None:
+def _refuse_if_no_room(hub: Hub, ip: str | None) -> None:
     if hub.crowded(ip):
         raise TooManyRequests("Too many live streams from this address; close some first.", retry_after=5)
     if hub.full:
@@ -128,7 +128,7 @@ async def stream(
 ) -> Response:
     """`snapshot`, then `score_update` events (the seed's format); with a token or ticket also `my_rank`."""
     hub, ip = _hub(request), request.client.host if request.client else None
-    _refuse_if_full(hub, ip)
+    _refuse_if_no_room(hub, ip)
     user_id = await service.stream_owner(request, ticket)
     return EventStream(hub, user_id, limit, _event_id(last_event_id or last_event_id_query), ip)
 
@@ -162,7 +162,7 @@ async def websocket_stream(
     """The live board over a WebSocket: the same events as the SSE stream, as JSON text messages."""
     hub, ip = _hub(websocket), websocket.client.host if websocket.client else None
     try:
-        _refuse_if_full(hub, ip)
+        _refuse_if_no_room(hub, ip)
         user_id = await service.stream_owner(websocket, ticket)
     except ProblemError as problem:
         await _deny(websocket, problem)
