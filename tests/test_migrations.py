@@ -7,6 +7,8 @@ import difflib
 import itertools
 import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from pprint import pformat
@@ -212,3 +214,25 @@ def test_seed_fixture_matches_spec_appendix() -> None:
     block = re.compile(r"^```sql\n(.*?)^```", re.DOTALL | re.MULTILINE).search(text, heading)
     assert block is not None, f"no ```sql block after {APPENDIX_HEADING!r} in {SPEC}"
     assert SEED_SQL.read_text() == block.group(1)
+
+
+def test_head_revisions_read_from_files_match_alembic() -> None:
+    """The serving process's Alembic-free reading of the head agrees with Alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config("postgresql://x/x"))
+    assert migrate.head_revisions() == tuple(sorted(script.get_heads()))
+    assert len(migrate.head_revisions()) == 1
+
+
+def test_serving_process_does_not_import_alembic() -> None:
+    """Building the app leaves Alembic and SQLAlchemy unloaded (~26 MB per worker that only migrations use)."""
+    code = (
+        "import sys\n"
+        "from scoreboard.app import create_app\n"
+        "from scoreboard.config import Settings\n"
+        "create_app(Settings(database_url='postgresql://x@127.0.0.1/x', redis_url='redis://127.0.0.1:1'))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'sqlalchemy', 'mako')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from scoreboard import migrate
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 
@@ -13,8 +14,6 @@ app = typer.Typer(help="Apply, revert and inspect schema migrations.", no_args_i
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from scoreboard import migrate  # alembic and SQLAlchemy take a second to import: only when needed
-
     with servers(Settings(), redis=False) as settings:
         assert settings.database_url is not None
         migrate.upgrade(settings.database_url, revision)
@@ -23,8 +22,6 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> N
 @app.command()
 def downgrade(revision: str = typer.Argument("-1", help="Target revision, e.g. -1 or base")) -> None:
     """Revert migrations down to REVISION (default: one step)."""
-    from scoreboard import migrate  # alembic and SQLAlchemy take a second to import: only when needed
-
     with servers(Settings(), redis=False) as settings:
         assert settings.database_url is not None
         migrate.downgrade(settings.database_url, revision)
@@ -33,8 +30,6 @@ def downgrade(revision: str = typer.Argument("-1", help="Target revision, e.g. -
 @app.command()
 def current() -> None:
     """Print the revision the database is at."""
-    from scoreboard import migrate  # alembic and SQLAlchemy take a second to import: only when needed
-
     with servers(Settings(), redis=False) as settings:
         assert settings.database_url is not None
         migrate.current(settings.database_url)
