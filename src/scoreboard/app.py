@@ -32,8 +32,8 @@ from scoreboard.kit.signals import on_exit_signal
 from scoreboard.leaderboard import healing
 from scoreboard.leaderboard.board import Board
 from scoreboard.leaderboard.router import router as leaderboard_router
+from scoreboard.live import router as live
 from scoreboard.live.hub import Hub
-from scoreboard.live.router import router as live_router
 from scoreboard.redis import create_redis
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.scores.router import router as scores_router
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    routers = (health_router, auth_router, live_router, leaderboard_router, users_router, actions.public, scores_router)
+    routers = (health_router, auth_router, live.router, leaderboard_router, users_router, actions.public, scores_router)
     for router in (
         *routers,
         admin_router,
@@ -123,4 +123,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", web.static_files, name="static")
+    app.bare_routes.update(live.bare_routes)
     return app

@@ -150,6 +150,45 @@ async def test_bad_credentials_and_parameters_are_refused_with_problems(live: Li
         assert anonymous.status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("query", "loc"),
+    [("limit=0", ["query", "limit"]), ("limit=abc", ["query", "limit"]), ("ticket=" + "t" * 201, ["query", "ticket"])],
+)
+async def test_an_invalid_query_is_the_same_422_problem_on_both_transports(
+    live: Live, query: str, loc: list[str]
+) -> None:
+    async with live() as (base, _, hub):
+        async with httpx.AsyncClient(base_url=base) as http:
+            response = await http.get(f"/api/leaderboard/stream?{query}")
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert (body["status"], body["instance"]) == (422, "/api/leaderboard/stream")
+        assert [error["loc"] for error in body["errors"]] == [loc]
+        with pytest.raises(InvalidStatus) as refused:
+            async with websocket(base, query):
+                pass
+        assert refused.value.response.status_code == 422
+        assert json.loads(refused.value.response.body)["errors"] == body["errors"]
+        assert not hub.clients
+
+
+async def test_the_stream_is_served_before_routing_and_by_its_documented_route(live: Live) -> None:
+    async with live() as (base, client, hub):
+        app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+        assert "/api/leaderboard/stream" in app.bare_routes  # type: ignore[attr-defined]
+        assert "/api/leaderboard/stream" in (await client.get("/openapi.json")).json()["paths"]
+        async with sse(base) as bare:
+            assert (await bare.until("snapshot")).data["totalPlayers"] == 0
+        # Without the shortcut, the request goes through FastAPI's routing to the same stream.
+        app.bare_routes.clear()  # type: ignore[attr-defined]
+        async with sse(base, params={"limit": 3}) as routed:
+            snapshot = await routed.until("snapshot")
+            assert snapshot.data["totalPlayers"] == 0
+            (state,) = hub.clients
+            assert state.limit == 3
+
+
 async def test_connection_cap_answers_503_on_both_transports(live: Live) -> None:
     async with live(stream_max_connections=1) as (base, _, _hub), sse(base) as stream:
         await stream.until("snapshot")

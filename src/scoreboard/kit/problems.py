@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -185,6 +186,14 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, instance=request.url.path)
+
+
+async def render(request: Request, exc: Exception) -> Response:
+    """Render `exc` with the app's own handlers: for requests served outside the framework's layers."""
+    handlers = request.app.exception_handlers
+    handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), _unhandled)
+    response = handler(request, exc)
+    return await response if inspect.isawaitable(response) else response
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -22,7 +22,7 @@ from scoreboard.kit.periodic import Periodic
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.live import events, sessions
-from scoreboard.live.client import Client
+from scoreboard.live.client import Client, Limits
 from scoreboard.live.events import Event
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class Hub:
         self.pool = pool
         self.settings = settings
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        # One instance shared by every client.
+        self.client_limits = Limits(
+            settings.stream_client_queue, settings.stream_stall_timeout_seconds, settings.stream_max_lifetime_seconds
+        )
         self.clients: set[Client] = set()
         self.subscribed = asyncio.Event()
         self.draining = False

@@ -7,8 +7,10 @@ from typing import Annotated, Any, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, status
+from pydantic import ValidationError
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
-from starlette.types import Receive, Scope
+from starlette.types import ASGIApp, Receive, Scope
 from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocketDisconnect
 
@@ -19,14 +21,16 @@ from scoreboard.kit.problems import (
     ProblemError,
     ServiceUnavailable,
     TooManyRequests,
+    Unprocessable,
     problem_response,
+    render,
 )
 from scoreboard.kit.rawsend import SCOPE_KEY
 from scoreboard.live import service
-from scoreboard.live.client import Client, Limits, Send
+from scoreboard.live.client import Client, Send
 from scoreboard.live.events import Event
 from scoreboard.live.hub import MAX_LIMIT, Hub
-from scoreboard.live.schemas import StreamTicket
+from scoreboard.live.schemas import StreamQuery, StreamTicket
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/leaderboard", tags=["live"])
@@ -41,14 +45,9 @@ SSE_HEADERS = [
 ]
 
 
-def _hub(conn: Request | WebSocket) -> Hub:
+def _hub(conn: HTTPConnection) -> Hub:
     hub: Hub = conn.app.state.hub
     return hub
-
-
-def _limits(hub: Hub) -> Limits:
-    s = hub.settings
-    return Limits(s.stream_client_queue, s.stream_stall_timeout_seconds, s.stream_max_lifetime_seconds)
 
 
 def _reconnect(hub: Hub, reason: str) -> Event:
@@ -74,38 +73,68 @@ async def _serve(hub: Hub, client: Client, last_event_id: int | None, receive: A
         hub.detach(client)
 
 
-class EventStream(Response):
-    """A Server-Sent Events response fed by the hub."""
+def _query(conn: HTTPConnection) -> StreamQuery:
+    """Validate a stream's query (both transports; the SSE one is served before FastAPI would do it)."""
+    try:
+        return StreamQuery.model_validate(dict(conn.query_params))
+    except ValidationError as exc:
+        # The same body as the app's handler for invalid requests.
+        errors = [{"loc": ["query", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise Unprocessable("The request is not valid; see `errors`.", errors=errors) from None
 
-    def __init__(self, hub: Hub, user_id: UUID | None, limit: int, last_event_id: int | None, ip: str | None) -> None:
-        super().__init__(status_code=200)
-        self.hub, self.user_id, self.limit, self.last_event_id, self.ip = hub, user_id, limit, last_event_id, ip
+
+async def _open_sse(scope: Scope) -> tuple[Hub, UUID | None, int, int | None, str | None]:
+    """Validate a stream request; return (hub, owner, limit, resume-from id, address) or raise a problem."""
+    conn = HTTPConnection(scope)
+    query = _query(conn)
+    hub, ip = _hub(conn), conn.client.host if conn.client else None
+    _refuse_if_no_room(hub, ip)
+    user_id = await service.stream_owner(conn, query.ticket)
+    return hub, user_id, query.limit, _event_id(conn.headers.get("last-event-id") or query.last_event_id), ip
+
+
+async def stream_app(scope: Scope, receive: Receive, send: AsgiSend) -> None:
+    """Serve `GET /api/leaderboard/stream` before routing (RawSendApp.bare_routes): a stream carries no layers."""
+    try:
+        hub, user_id, limit, last_event_id, ip = await _open_sse(scope)
+    except Exception as exc:
+        response = await render(Request(scope), exc)
+        await response(scope, receive, send)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    opening = f"retry: {hub.settings.stream_retry_ms}\n: scoreboard live board\n\n".encode()
+    await send({"type": "http.response.body", "body": opening, "more_body": True})
+
+    async def finish(reason: str) -> None:
+        await send({"type": "http.response.body", "body": _reconnect(hub, reason).sse(), "more_body": False})
+
+    async def receive_one() -> bool:
+        return bool((await receive())["type"] != "http.disconnect")
+
+    # `send` is the server's own (a coroutine function, which the client steps eagerly) unless routing wrapped it.
+    raw = cast(Send, scope.get(SCOPE_KEY, send))
+    client = Client(
+        kind="sse",
+        send=raw,
+        finish=finish,
+        limit=limit,
+        limits=hub.client_limits,
+        snapshot=hub.snapshot,
+        user_id=user_id,
+        ip=ip,
+    )
+    await _serve(hub, client, last_event_id, receive_one)
+
+
+class _Delegate(Response):
+    """A response that hands the request to an ASGI app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__()
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
-        hub = self.hub
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        opening = f"retry: {hub.settings.stream_retry_ms}\n: scoreboard live board\n\n".encode()
-        await send({"type": "http.response.body", "body": opening, "more_body": True})
-        # The server's own send (a coroutine function, which the client steps eagerly), under the wrappers.
-        raw = cast(Send, scope.get(SCOPE_KEY, send))
-
-        async def finish(reason: str) -> None:
-            await send({"type": "http.response.body", "body": _reconnect(hub, reason).sse(), "more_body": False})
-
-        async def receive_one() -> bool:
-            return bool((await receive())["type"] != "http.disconnect")
-
-        client = Client(
-            kind="sse",
-            send=raw,
-            finish=finish,
-            limit=self.limit,
-            limits=_limits(hub),
-            snapshot=hub.snapshot,
-            user_id=self.user_id,
-            ip=self.ip,
-        )
-        await _serve(hub, client, self.last_event_id, receive_one)
+        await self.app(scope, receive, send)
 
 
 def _event_id(value: str | None) -> int | None:
@@ -120,17 +149,19 @@ def _event_id(value: str | None) -> int | None:
     responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "No room; retry elsewhere"}},
 )
 async def stream(
-    request: Request,
     limit: StreamLimit = 10,
     ticket: Ticket = None,
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
 ) -> Response:
     """`snapshot`, then `score_update` events (the seed's format); with a token or ticket also `my_rank`."""
-    hub, ip = _hub(request), request.client.host if request.client else None
-    _refuse_if_no_room(hub, ip)
-    user_id = await service.stream_owner(request, ticket)
-    return EventStream(hub, user_id, limit, _event_id(last_event_id or last_event_id_query), ip)
+    # The app serves this path before routing (`bare_routes`); this entry documents it, and serves it where the
+    # router is mounted in a plain FastAPI app.
+    return _Delegate(stream_app)
+
+
+# Served by RawSendApp ahead of routing.
+bare_routes: dict[str, ASGIApp] = {"/api/leaderboard/stream": stream_app}
 
 
 @router.post("/stream-ticket", status_code=status.HTTP_201_CREATED, summary="A one-use ticket to open my stream")
@@ -144,7 +175,12 @@ async def stream_ticket(request: Request, user: CurrentUser) -> StreamTicket:
 
 async def _deny(websocket: WebSocket, problem: ProblemError) -> None:
     response = problem_response(
-        problem.status, title=problem.title, detail=problem.detail, instance=websocket.url.path, headers=problem.headers
+        problem.status,
+        title=problem.title,
+        detail=problem.detail,
+        instance=websocket.url.path,
+        headers=problem.headers,
+        **problem.extra,
     )
     try:
         await websocket.send_denial_response(response)
@@ -153,17 +189,16 @@ async def _deny(websocket: WebSocket, problem: ProblemError) -> None:
 
 
 @router.websocket("/ws")
-async def websocket_stream(
-    websocket: WebSocket,
-    limit: StreamLimit = 10,
-    ticket: Ticket = None,
-    last_event_id: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
-) -> None:
-    """The live board over a WebSocket: the same events as the SSE stream, as JSON text messages."""
+async def websocket_stream(websocket: WebSocket) -> None:
+    """The live board over a WebSocket: the same events as the SSE stream, as JSON text messages.
+
+    Query: `limit` (1-100, default 10), `ticket`, `lastEventId`; refusals are HTTP problem+json answers.
+    """
     hub, ip = _hub(websocket), websocket.client.host if websocket.client else None
     try:
+        query = _query(websocket)
         _refuse_if_no_room(hub, ip)
-        user_id = await service.stream_owner(websocket, ticket)
+        user_id = await service.stream_owner(websocket, query.ticket)
     except ProblemError as problem:
         await _deny(websocket, problem)
         return
@@ -190,8 +225,8 @@ async def websocket_stream(
         kind="ws",
         send=raw,
         finish=finish,
-        limit=limit,
-        limits=_limits(hub),
+        limit=query.limit,
+        limits=hub.client_limits,
         snapshot=hub.snapshot,
         user_id=user_id,
         ip=ip,
@@ -208,4 +243,4 @@ async def websocket_stream(
             client.push(Event.build("pong"))
         return True
 
-    await _serve(hub, client, _event_id(last_event_id), receive_one)
+    await _serve(hub, client, _event_id(query.last_event_id), receive_one)
