@@ -4,6 +4,8 @@ The app runs in this process under uvicorn (uvloop) on a fresh database; a child
 
 - `--mode cpu`: `cProfile` around `Hub.publish_local` for 20 synthetic events (seed-format, top 10); prints the
   time per event and the top functions.
+- `--mode time`: the same 20 events without the profiler: the wall time of one broadcast (compare with
+  `bench/socket_floor.py`, the bare cost of the same writes).
 - `--mode memory`: `tracemalloc` before and after opening the streams; prints bytes per stream by file.
 
     .tools/bin/uv run --frozen --no-sync python bench/fanout_profile.py --mode cpu --clients 5000
@@ -95,10 +97,11 @@ async def profile(args: argparse.Namespace, database_url: str, redis_url: str) -
         await asyncio.sleep(2)
         if args.mode == "memory":
             gc.collect()
-            stats = tracemalloc.take_snapshot().compare_to(before, "filename")
+            stats = tracemalloc.take_snapshot().compare_to(before, "lineno" if args.by_line else "filename")
             out(f"{sum(s.size_diff for s in stats) / args.clients:,.0f} B of Python objects per stream; by file:")
             for stat in stats[:15]:
-                where = stat.traceback[0].filename.split("site-packages/")[-1]
+                frame = stat.traceback[0]
+                where = frame.filename.split("site-packages/")[-1] + (f":{frame.lineno}" if args.by_line else "")
                 out(f"  {stat.size_diff / args.clients:8,.0f} B  {where}")
         else:
             rows = [{"rank": i + 1, "userId": f"u{i}", "score": 100 - i, "username": f"name{i}"} for i in range(10)]
@@ -107,13 +110,17 @@ async def profile(args: argparse.Namespace, database_url: str, redis_url: str) -
                 message = {"type": "score_update", "userId": "u0", "newScore": 100, "scoreChange": 1}
                 message |= {"actionId": "x", "rank": 1, "timestamp": "t", "leaderboard": rows, "eventId": base + n}
                 started = time.perf_counter()
-                profiler.enable()
+                if args.mode == "cpu":
+                    profiler.enable()
                 await hub.publish_local(json.dumps(message))
-                profiler.disable()
+                if args.mode == "cpu":
+                    profiler.disable()
                 took.append((time.perf_counter() - started) * 1000)
                 await asyncio.sleep(0.1)
-            out(f"{args.clients:,} streams; ms per event (profiled): {sorted(round(t, 1) for t in took)}")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+            how = "profiled" if args.mode == "cpu" else "not profiled"
+            out(f"{args.clients:,} streams; ms per event ({how}): {sorted(round(t, 1) for t in took)}")
+            if args.mode == "cpu":
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
         clients.kill()
         await clients.wait()
         server.should_exit = True
@@ -122,7 +129,8 @@ async def profile(args: argparse.Namespace, database_url: str, redis_url: str) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["cpu", "memory"], default="cpu")
+    parser.add_argument("--mode", choices=["cpu", "time", "memory"], default="cpu")
+    parser.add_argument("--by-line", action="store_true", help="memory mode: group by source line, not file")
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--database-url", default=None, help="a database to migrate and use (it is not emptied)")
     parser.add_argument("--redis-url", default=None)

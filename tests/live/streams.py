@@ -17,13 +17,13 @@ from websockets.asyncio.client import ClientConnection, connect
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Serve an already started `app` with uvicorn on a free port of this event loop; yield its base URL."""
+async def serving(app: FastAPI, **config: Any) -> AsyncIterator[str]:
+    """Serve an already started `app` with uvicorn (more `config` if given) on a free port; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_config=None, timeout_graceful_shutdown=3, access_log=False)
-    server = uvicorn.Server(config)
+    options = {"lifespan": "off", "log_config": None, "timeout_graceful_shutdown": 3, "access_log": False, **config}
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

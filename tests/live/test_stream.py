@@ -18,7 +18,7 @@ from scoreboard.live.client import Client, Limits
 from scoreboard.live.events import Event
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
-from tests.live.streams import Frame, sse, websocket, ws_event
+from tests.live.streams import Frame, serving, sse, websocket, ws_event
 
 SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard"}
 OUR_FIELDS = {"eventId", "previousScore"}  # additions: the resumable id, and what the board held before
@@ -180,6 +180,8 @@ async def test_the_stream_is_served_before_routing_and_by_its_documented_route(l
         assert "/api/leaderboard/stream" in (await client.get("/openapi.json")).json()["paths"]
         async with sse(base) as bare:
             assert (await bare.until("snapshot")).data["totalPlayers"] == 0
+            (state,) = hub.clients
+            assert state.writes_directly  # uvicorn, HTTP/1.1 chunked: events skip the ASGI send
         # Without the shortcut, the request goes through FastAPI's routing to the same stream.
         app.bare_routes.clear()  # type: ignore[attr-defined]
         async with sse(base, params={"limit": 3}) as routed:
@@ -187,6 +189,19 @@ async def test_the_stream_is_served_before_routing_and_by_its_documented_route(l
             assert snapshot.data["totalPlayers"] == 0
             (state,) = hub.clients
             assert state.limit == 3
+
+
+async def test_under_another_http_protocol_the_stream_goes_through_the_asgi_send(live: Live) -> None:
+    """Direct socket writes are a uvicorn-httptools shortcut; elsewhere (here uvicorn's h11) `send` carries events."""
+    async with live() as (_, client, hub):
+        app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+        async with serving(app, http="h11") as base, sse(base) as stream:
+            await stream.until("snapshot")
+            (state,) = hub.clients
+            assert not state.writes_directly
+            body = await award(client, await player(client))
+            update = await stream.until("score_update")
+            assert (update.data["userId"], update.data["newScore"]) == (body["userId"], body["newScore"])
 
 
 async def test_connection_cap_answers_503_on_both_transports(live: Live) -> None:
@@ -281,14 +296,14 @@ def socketless(snapshot: Callable[[], Awaitable[Event]], finished: list[str]) ->
     async def finish(reason: str) -> None:
         finished.append(reason)
 
-    limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60)
+    limits = Limits(queue=8, stall_seconds=2, lifetime_seconds=60, retry_ms=3000)
     return Client(kind="sse", send=send, finish=finish, limit=10, limits=limits, snapshot=snapshot)
 
 
-async def never() -> bool:
+async def never() -> dict[str, str]:
     """A peer that never speaks or leaves."""
     await asyncio.sleep(3600)
-    return True
+    return {"type": "http.disconnect"}
 
 
 async def test_a_stream_attached_as_shutdown_begins_is_told_to_reconnect(live: Live) -> None:

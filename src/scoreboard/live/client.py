@@ -13,11 +13,13 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from scoreboard.kit.eager import run_eagerly
+from scoreboard.kit.rawsend import ChunkWriter
 from scoreboard.live.events import Event
 
 log = logging.getLogger(__name__)
 Send = Callable[[Any], Coroutine[Any, Any, None]]
 Kind = Literal["sse", "ws"]
+PINGS = ("ping", '{"type":"ping"}')  # what a WebSocket client may send to get a `pong`
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Limits:
     queue: int
     stall_seconds: float
     lifetime_seconds: float
+    retry_ms: int = 3000  # the reconnect hint's advice
 
 
 class Stalled(Exception):
@@ -52,6 +55,7 @@ class Client:
         "_queue",
         "_send",
         "_snapshot",
+        "_writer",
         "conflations",
         "connected_at",
         "deadline",
@@ -70,12 +74,13 @@ class Client:
         *,
         kind: Kind,
         send: Send,
-        finish: Callable[[str], Awaitable[None]],
         limit: int,
         limits: Limits,
         snapshot: Callable[[], Awaitable[Event]],
         user_id: UUID | None = None,
         ip: str | None = None,
+        writer: ChunkWriter | None = None,
+        finish: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.id = uuid4()
         self.ip = ip
@@ -90,7 +95,8 @@ class Client:
         self.rank_as_of = 0  # the last event id that rank and score reflect
         self.conflations = 0
         self._send = send
-        self._finish = finish
+        self._writer = writer  # SSE on uvicorn: events skip `send` and go to the socket as pre-framed chunks
+        self._finish = finish  # None: an SSE stream, whose last chunk is the reconnect hint
         self._limits = limits
         self._snapshot = snapshot
         # Created only when needed: a deque costs ~750 bytes, and most clients never queue anything.
@@ -104,6 +110,11 @@ class Client:
         self._allowance = 0  # extra queue room for an opening replay, which may be longer than the queue
         self._closing: str | None = None
         self._ended = False
+
+    @property
+    def writes_directly(self) -> bool:
+        """Whether events reach this client's socket without going through the ASGI `send`."""
+        return self._writer is not None
 
     def start(self, replay: list[Event] | None, last_event_id: int | None) -> None:
         """Open with the missed events when they are all held, else with a snapshot."""
@@ -119,30 +130,49 @@ class Client:
         """Deliver now if the socket takes it without waiting; otherwise queue it, conflating when full."""
         if self._closing is not None or (event.id and event.id <= self._floor):
             return
-        if self._backlogged:
-            if self._queue is None:
-                self._queue = deque()
-            if len(self._queue) >= self._limits.queue + self._allowance:
-                # The client lags: what it needs is the latest state, not the backlog.
-                self._queue.clear()
-                self._needs_snapshot = True
-                self.conflations += 1
-                self.rank = None  # a my_rank may have been dropped: the next rank check resends it
-            else:
-                self._queue.append(event)
+        if not self._backlogged and self._write_now(event):
             return
-        try:
-            task = run_eagerly(self._send(event.message(self.kind, self.limit)))
-        except Exception:  # the connection is gone; its handler hears of it and leaves
-            self._end()
-            return
+        if self._queue is None:
+            self._queue = deque()
+        if len(self._queue) >= self._limits.queue + self._allowance:
+            # The client lags: what it needs is the latest state, not the backlog.
+            self._queue.clear()
+            self._needs_snapshot = True
+            self.conflations += 1
+            self.rank = None  # a my_rank may have been dropped: the next rank check resends it
+        else:
+            self._queue.append(event)
+
+    def _write_now(self, event: Event) -> bool:
+        """Write `event` on the broadcaster's path; False when the socket is full and it must be queued."""
+        writer = self._writer
+        if writer is not None:
+            if writer.gone:  # its handler hears of it and leaves
+                return True
+            if writer.paused:
+                self._backlogged = True
+                self._kick()
+                return False
+            try:
+                writer.write(event.chunk(self.limit))
+            except Exception:
+                self._end()
+                return True
+            task = None
+        else:
+            try:
+                task = run_eagerly(self._send(event.message(self.kind, self.limit)))
+            except Exception:  # the connection is gone; its handler hears of it and leaves
+                self._end()
+                return True
         if event.id:
             self._floor = event.id
-        if task is not None:
-            # The socket is full: take this client off the broadcaster's path until its own task catches up.
+        if task is not None or (writer is not None and writer.paused):
+            # The socket is full: take this client off the broadcaster's path until it catches up.
             self._inflight = task
             self._backlogged = True
             self._kick()
+        return True
 
     def resnapshot(self) -> None:
         """Drop what is queued and send the board afresh (after the event stream had a gap)."""
@@ -162,11 +192,16 @@ class Client:
             self._kick()
 
     async def serve(self, receive: Callable[[], Awaitable[Any]]) -> None:
-        """Run in the connection's handler: hand incoming messages to `receive` until the peer or we end it."""
+        """Run in the connection's handler: read the peer's ASGI messages until it leaves or we end the stream."""
         self._handler = asyncio.current_task()
         try:
-            while not self._ended and await receive():
-                pass
+            while not self._ended:
+                message = await receive()
+                kind = message["type"]
+                if kind == "http.disconnect" or kind == "websocket.disconnect":
+                    break
+                if message.get("text") in PINGS:
+                    self.push(Event.build("pong"))
         except asyncio.CancelledError:
             if not self._ended:
                 raise
@@ -196,6 +231,8 @@ class Client:
             if self._inflight is not None:
                 inflight, self._inflight = self._inflight, None
                 await self._bounded(inflight)
+            if self._writer is not None and self._writer.paused:
+                await self._bounded(self._writer.drained())
             while self._needs_snapshot or self._queue:
                 if self._needs_snapshot:
                     self._needs_snapshot = False
@@ -216,7 +253,7 @@ class Client:
             self._queue = None
             self._allowance = 0
             if self._closing is not None:
-                await self._bounded(self._finish(self._closing))
+                await self._bounded(self._last_words(self._closing))
                 self._end()
             else:
                 self._backlogged = False
@@ -228,6 +265,12 @@ class Client:
             self._end()
         finally:
             self._drainer = None
+
+    def _last_words(self, reason: str) -> Awaitable[None]:
+        if self._finish is not None:
+            return self._finish(reason)
+        hint = Event.build("reconnect", reason=reason, retryMs=self._limits.retry_ms)
+        return self._send({"type": "http.response.body", "body": hint.sse(), "more_body": False})
 
     async def _bounded(self, step: Awaitable[None]) -> None:
         try:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from scoreboard.kit.rawsend import frame
 from scoreboard.leaderboard.board import Page, iso_seconds
 
 HEARTBEAT_SSE = b": heartbeat\n\n"
@@ -15,7 +16,7 @@ HEARTBEAT_SSE = b": heartbeat\n\n"
 class Event:
     """One event for clients; id 0 = not part of the resumable sequence (heartbeats, hints)."""
 
-    __slots__ = ("_messages", "_sse", "_variants", "id", "payload", "text", "type", "wide")
+    __slots__ = ("_chunks", "_messages", "_sse", "_variants", "id", "payload", "text", "type", "wide")
 
     def __init__(self, event_id: int, kind: str, payload: dict[str, Any], text: str | None = None) -> None:
         self.id = event_id
@@ -26,6 +27,7 @@ class Event:
         self._sse: bytes | None = None
         self._variants: dict[int, Event] = {}
         self._messages: dict[tuple[str, int], dict[str, Any]] = {}
+        self._chunks: dict[int, bytes] = {}
 
     @classmethod
     def build(cls, kind: str, event_id: int = 0, **fields: Any) -> Event:
@@ -67,6 +69,13 @@ class Event:
                 message = {"type": "websocket.send", "text": sized.text}
             self._messages[key] = message
         return message
+
+    def chunk(self, limit: int) -> bytes:
+        """The SSE frame for a client keeping `limit` rows, framed as an HTTP/1.1 chunk (see ChunkWriter)."""
+        chunk = self._chunks.get(limit)
+        if chunk is None:
+            chunk = self._chunks[limit] = frame(self.sized(limit).sse())
+        return chunk
 
     def sized(self, limit: int) -> Event:
         """This event with its `leaderboard` cut (or widened) to `limit` rows."""

@@ -51,7 +51,10 @@ class Hub:
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         # One instance shared by every client.
         self.client_limits = Limits(
-            settings.stream_client_queue, settings.stream_stall_timeout_seconds, settings.stream_max_lifetime_seconds
+            settings.stream_client_queue,
+            settings.stream_stall_timeout_seconds,
+            settings.stream_max_lifetime_seconds,
+            settings.stream_retry_ms,
         )
         self.clients: set[Client] = set()
         self.subscribed = asyncio.Event()

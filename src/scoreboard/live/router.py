@@ -25,7 +25,7 @@ from scoreboard.kit.problems import (
     problem_response,
     render,
 )
-from scoreboard.kit.rawsend import SCOPE_KEY
+from scoreboard.kit.rawsend import SCOPE_KEY, ChunkWriter
 from scoreboard.live import service
 from scoreboard.live.client import Client, Send
 from scoreboard.live.events import Event
@@ -104,26 +104,19 @@ async def stream_app(scope: Scope, receive: Receive, send: AsgiSend) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     opening = f"retry: {hub.settings.stream_retry_ms}\n: scoreboard live board\n\n".encode()
     await send({"type": "http.response.body", "body": opening, "more_body": True})
-
-    async def finish(reason: str) -> None:
-        await send({"type": "http.response.body", "body": _reconnect(hub, reason).sse(), "more_body": False})
-
-    async def receive_one() -> bool:
-        return bool((await receive())["type"] != "http.disconnect")
-
     # `send` is the server's own (a coroutine function, which the client steps eagerly) unless routing wrapped it.
     raw = cast(Send, scope.get(SCOPE_KEY, send))
     client = Client(
         kind="sse",
         send=raw,
-        finish=finish,
         limit=limit,
         limits=hub.client_limits,
         snapshot=hub.snapshot,
         user_id=user_id,
         ip=ip,
+        writer=ChunkWriter.of(raw),
     )
-    await _serve(hub, client, last_event_id, receive_one)
+    await _serve(hub, client, last_event_id, receive)
 
 
 class _Delegate(Response):
@@ -221,6 +214,12 @@ async def websocket_stream(websocket: WebSocket) -> None:
         await send({"type": "websocket.send", "text": _reconnect(hub, reason).text})
         await send({"type": "websocket.close", "code": CLOSE_CODES.get(reason, 1000), "reason": reason})
 
+    async def receive() -> Any:
+        try:
+            return await websocket.receive()
+        except RuntimeError:  # receive after the disconnect message
+            return {"type": "websocket.disconnect"}
+
     client = Client(
         kind="ws",
         send=raw,
@@ -232,15 +231,4 @@ async def websocket_stream(websocket: WebSocket) -> None:
         ip=ip,
     )
 
-    async def receive_one() -> bool:
-        try:
-            message = await websocket.receive()
-        except RuntimeError:  # receive after the disconnect message
-            return False
-        if message["type"] == "websocket.disconnect":
-            return False
-        if message.get("text") in ("ping", '{"type":"ping"}'):
-            client.push(Event.build("pong"))
-        return True
-
-    await _serve(hub, client, _event_id(query.last_event_id), receive_one)
+    await _serve(hub, client, _event_id(query.last_event_id), receive)
