@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -236,3 +237,20 @@ def test_serving_process_does_not_import_alembic() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
+
+
+async def test_serve_migrates_in_a_child_that_logs_like_the_parent(
+    create_database: CreateDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The child logs Alembic's progress in the parent's format, and a stray alembic.py in the cwd is not imported."""
+    url = await create_database()
+    (tmp_path / "alembic.py").write_text("raise SystemExit('the working directory was on sys.path')\n")
+    monkeypatch.chdir(tmp_path)
+    await asyncio.to_thread(migrate.upgrade_in_child, url, "INFO", "json")
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    assert any("Running upgrade" in line["msg"] for line in lines), lines
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == migrate.head_revisions()[0]
+    finally:
+        await conn.close()

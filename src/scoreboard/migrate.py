@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # schema is up to date: they are imported only by the functions that migrate.
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 URL_VARIABLE = "SCOREBOARD_MIGRATE_DATABASE_URL"
+LOGGING_VARIABLE = "SCOREBOARD_MIGRATE_LOGGING"  # "LEVEL:format", as the parent logs
 
 
 def alembic_config(database_url: str) -> Config:
@@ -43,12 +44,17 @@ def head_revisions() -> tuple[str, ...]:
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in VERSIONS.glob("*.py"):
-        for node in ast.parse(script.read_text()).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                name = node.targets[0].id
-                if name in ("revision", "down_revision"):
-                    ids = _revision_ids(ast.literal_eval(node.value))
-                    (revisions if name == "revision" else parents).update(ids)
+        for node in ast.parse(script.read_bytes()).body:
+            # `revision = "..."`, or annotated as Alembic's stock template writes it (`revision: str = "..."`).
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                ids = _revision_ids(ast.literal_eval(value))
+                (revisions if target.id == "revision" else parents).update(ids)
     return tuple(sorted(revisions - parents))
 
 
@@ -59,11 +65,12 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def upgrade_in_child(database_url: str) -> None:
+def upgrade_in_child(database_url: str, log_level: str = "INFO", log_format: str = "text") -> None:
     """Apply every migration from a child process, so the caller (a server) never imports Alembic."""
     # The URL travels in the environment, not argv: `ps` shows arguments to every user.
-    env = {**os.environ, URL_VARIABLE: database_url}
-    subprocess.run([sys.executable, "-m", "scoreboard.migrate"], env=env, check=True)
+    env = {**os.environ, URL_VARIABLE: database_url, LOGGING_VARIABLE: f"{log_level}:{log_format}"}
+    # -P: the working directory stays off sys.path (a stray alembic.py there must not replace the real one).
+    subprocess.run([sys.executable, "-P", "-m", "scoreboard.migrate"], env=env, check=True)
 
 
 def downgrade(database_url: str, revision: str) -> None:
@@ -81,4 +88,8 @@ def current(database_url: str) -> None:
 
 
 if __name__ == "__main__":
+    from scoreboard.kit.logging import configure_logging
+
+    level, _, fmt = os.environ.get(LOGGING_VARIABLE, "INFO:text").partition(":")
+    configure_logging(level, fmt)
     upgrade(os.environ[URL_VARIABLE])

@@ -204,6 +204,32 @@ async def test_under_another_http_protocol_the_stream_goes_through_the_asgi_send
             assert (update.data["userId"], update.data["newScore"]) == (body["userId"], body["newScore"])
 
 
+async def test_a_stream_request_announcing_an_oversized_body_is_413(live: Live) -> None:
+    async with live(max_body_bytes=64) as (base, _, hub), httpx.AsyncClient(base_url=base) as http:
+        response = await http.request("GET", "/api/leaderboard/stream", content=b"x" * 65)
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert not hub.clients
+
+
+async def test_a_peer_that_pipelined_a_request_and_left_is_dropped_at_the_next_event(live: Live) -> None:
+    """uvicorn marks only the newest pipelined request disconnected: the stream must notice the closed socket."""
+    async with live() as (base, client, hub):
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        stream = b"GET /api/leaderboard/stream HTTP/1.1\r\nHost: t\r\n\r\n"
+        writer.write(stream + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        received = b""
+        async with asyncio.timeout(5):
+            while b"event: snapshot" not in received:
+                received += await reader.read(65536)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)
+        await award(client, await player(client))
+        await eventually(lambda: asyncio.sleep(0, not hub.clients))
+
+
 async def test_connection_cap_answers_503_on_both_transports(live: Live) -> None:
     async with live(stream_max_connections=1) as (base, _, _hub), sse(base) as stream:
         await stream.until("snapshot")

@@ -59,7 +59,7 @@ def serve(
     base = Settings(**overrides)  # type: ignore[arg-type]
     with servers(base) as settings:
         assert settings.database_url is not None
-        migrate.upgrade_in_child(settings.database_url)
+        migrate.upgrade_in_child(settings.database_url, settings.log_level, settings.log_format)
         if settings.workers == 1:
             from scoreboard.app import create_app
 

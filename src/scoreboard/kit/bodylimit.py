@@ -7,6 +7,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scoreboard.kit.problems import problem_response
 
 
+def declared_too_large(scope: Scope, max_bytes: int) -> bool:
+    """Whether the request announces a body over `max_bytes` (Content-Length)."""
+    declared = dict(scope["headers"]).get(b"content-length")
+    return declared is not None and declared.isdigit() and int(declared) > max_bytes
+
+
+def too_large_detail(max_bytes: int) -> str:
+    """The 413 problem's detail."""
+    return f"Request bodies are limited to {max_bytes} bytes."
+
+
 class BodyLimitMiddleware:
     """Answer 413 before reading a body whose Content-Length is too big, and stop reading a chunked one."""
 
@@ -18,8 +29,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared_too_large(scope, self.max_bytes):
             await self._too_large(scope, receive, send)
             return
         seen = 0
@@ -39,9 +49,7 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, title="Content Too Large", detail=f"Request bodies are limited to {self.max_bytes} bytes."
-        )
+        response = problem_response(413, title="Content Too Large", detail=too_large_detail(self.max_bytes))
         await response(scope, receive, send)
 
 

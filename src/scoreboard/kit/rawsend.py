@@ -22,14 +22,15 @@ class RawSendApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            bare = self.bare_routes.get(scope["path"])
+            path, root = scope["path"], scope.get("root_path", "")
+            bare = self.bare_routes.get(path[len(root) :] if root and path.startswith(root) else path)
             if bare is not None:
                 scope["app"] = self
                 await bare(scope, receive, send)
                 return
         # Each layer (error middleware, exception handlers, routes) wraps `send` in a coroutine of its own; a
-        # broadcaster writing one event to 10,000 streams would pay for every layer 10,000 times. Streams still
-        # start and end through the wrapped `send`, so the layers see a normal response.
+        # broadcaster writing one event to 10,000 streams would pay for every layer 10,000 times. Streams start
+        # through the wrapped `send`, so the layers see a normal response begin.
         scope[SCOPE_KEY] = send
         await super().__call__(scope, receive, send)
 
@@ -48,6 +49,8 @@ class ChunkWriter:
     def of(cls, send: Any) -> ChunkWriter | None:
         """A writer for the response behind the server's `send`, or None when that is not a uvicorn chunked one."""
         cycle: Any = getattr(send, "__self__", None)
+        if type(cycle).__module__ != "uvicorn.protocols.http.httptools_impl":
+            return None
         try:
             usable = (
                 cycle.chunked_encoding is True
@@ -63,8 +66,10 @@ class ChunkWriter:
 
     @property
     def gone(self) -> bool:
-        """Whether the peer has disconnected (writes are dropped, as uvicorn's `send` drops them)."""
-        return bool(self._cycle.disconnected)
+        """Whether the connection is lost or closing (writes are dropped, as uvicorn's `send` drops them)."""
+        # A peer that pipelined another request before leaving marks only that newer request disconnected.
+        cycle = self._cycle
+        return bool(cycle.disconnected or cycle.transport.is_closing())
 
     @property
     def paused(self) -> bool:
@@ -79,7 +84,12 @@ class ChunkWriter:
         """Wait until the socket takes writes again."""
         await self._cycle.flow.drain()
 
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes included (a peer that stopped reading would hold a close open)."""
+        self._cycle.transport.abort()
+
 
 def frame(body: bytes) -> bytes:
     """`body` framed as one HTTP/1.1 chunk."""
-    return b"%x\r\n%s\r\n" % (len(body), body)
+    # An empty chunk would be the last one: it ends the response.
+    return b"%x\r\n%s\r\n" % (len(body), body) if body else b""

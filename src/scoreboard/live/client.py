@@ -147,7 +147,8 @@ class Client:
         """Write `event` on the broadcaster's path; False when the socket is full and it must be queued."""
         writer = self._writer
         if writer is not None:
-            if writer.gone:  # its handler hears of it and leaves
+            if writer.gone:
+                self._end()
                 return True
             if writer.paused:
                 self._backlogged = True
@@ -259,6 +260,8 @@ class Client:
                 self._backlogged = False
         except Stalled:
             log.warning("live client %s stalled for %ss; disconnected", self.id, self._limits.stall_seconds)
+            if self._writer is not None:
+                self._writer.abort()
             self._end()
         except Exception as exc:  # the socket went away under a write
             log.debug("live client %s ended: %r", self.id, exc)

@@ -15,9 +15,11 @@ from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocketDisconnect
 
 from scoreboard.auth.dependencies import CurrentUser
+from scoreboard.kit.bodylimit import declared_too_large, too_large_detail
 from scoreboard.kit.problems import (
     STORE_ERRORS,
     Forbidden,
+    PayloadTooLarge,
     ProblemError,
     ServiceUnavailable,
     TooManyRequests,
@@ -86,6 +88,9 @@ def _query(conn: HTTPConnection) -> StreamQuery:
 async def _open_sse(scope: Scope) -> tuple[Hub, UUID | None, int, int | None, str | None]:
     """Validate a stream request; return (hub, owner, limit, resume-from id, address) or raise a problem."""
     conn = HTTPConnection(scope)
+    max_bytes = conn.app.state.settings.max_body_bytes
+    if declared_too_large(scope, max_bytes):  # served ahead of the body-limit middleware: same answer here
+        raise PayloadTooLarge(too_large_detail(max_bytes))
     query = _query(conn)
     hub, ip = _hub(conn), conn.client.host if conn.client else None
     _refuse_if_no_room(hub, ip)
