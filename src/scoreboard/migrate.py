@@ -65,7 +65,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def upgrade_in_child(database_url: str, log_level: str = "INFO", log_format: str = "text") -> None:
+def upgrade_in_child(database_url: str, log_level: str, log_format: str) -> None:
     """Apply every migration from a child process, so the caller (a server) never imports Alembic."""
     # The URL travels in the environment, not argv: `ps` shows arguments to every user.
     env = {**os.environ, URL_VARIABLE: database_url, LOGGING_VARIABLE: f"{log_level}:{log_format}"}

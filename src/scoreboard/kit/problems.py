@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -156,20 +157,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, detail=detail, instance=request.url.path, headers=dict(exc.headers or {}))
 
 
+def invalid_request(errors: Iterable[Mapping[str, Any]]) -> Unprocessable:
+    """The 422 problem for input that failed validation (pydantic's error dicts)."""
+    # Echoing `input` back could reflect secrets (passwords) into logs and clients: keep only where and why.
+    kept = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")} for err in errors]
+    return Unprocessable("The request is not valid; see `errors`.", errors=kept)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    # Echoing `input` back could reflect secrets (passwords) into logs and clients: keep only where and why.
-    errors = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
-    return problem_response(
-        422,
-        title="Unprocessable Content",
-        detail="The request is not valid; see `errors`.",
-        instance=request.url.path,
-        errors=errors,
-    )
+    return await _problem_error(request, invalid_request(exc.errors()))
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:

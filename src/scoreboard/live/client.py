@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 from scoreboard.kit.eager import run_eagerly
 from scoreboard.kit.rawsend import ChunkWriter
+from scoreboard.live import events
 from scoreboard.live.events import Event
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class Limits:
     queue: int
     stall_seconds: float
     lifetime_seconds: float
-    retry_ms: int = 3000  # the reconnect hint's advice
+    retry_ms: int  # the reconnect hint's advice
 
 
 class Stalled(Exception):
@@ -151,29 +152,30 @@ class Client:
                 self._end()
                 return True
             if writer.paused:
-                self._backlogged = True
-                self._kick()
+                self._backlog()
                 return False
-            try:
-                writer.write(event.chunk(self.limit))
-            except Exception:
-                self._end()
-                return True
-            task = None
-        else:
-            try:
+        task = None
+        try:
+            if writer is None:
                 task = run_eagerly(self._send(event.message(self.kind, self.limit)))
-            except Exception:  # the connection is gone; its handler hears of it and leaves
-                self._end()
-                return True
+            else:
+                writer.write(event.chunk(self.limit))
+        except Exception:  # the connection is gone: stop serving it
+            self._end()
+            return True
         if event.id:
             self._floor = event.id
         if task is not None or (writer is not None and writer.paused):
             # The socket is full: take this client off the broadcaster's path until it catches up.
-            self._inflight = task
-            self._backlogged = True
-            self._kick()
+            self._backlog(task)
         return True
+
+    def _backlog(self, inflight: asyncio.Task[None] | None = None) -> None:
+        """Send everything through the drainer (after `inflight`, a write still under way) until it catches up."""
+        if inflight is not None:
+            self._inflight = inflight
+        self._backlogged = True
+        self._kick()
 
     def resnapshot(self) -> None:
         """Drop what is queued and send the board afresh (after the event stream had a gap)."""
@@ -182,15 +184,13 @@ class Client:
             # The sequence may have restarted lower (Redis restored from an older file): the snapshot's id rules.
             self._floor = 0
             self._needs_snapshot = True
-            self._backlogged = True
-            self._kick()
+            self._backlog()
 
     def close(self, reason: str) -> None:
         """End the stream with a reconnect hint once what is in flight is out."""
         if self._closing is None:
             self._closing = reason
-            self._backlogged = True
-            self._kick()
+            self._backlog()
 
     async def serve(self, receive: Callable[[], Awaitable[Any]]) -> None:
         """Run in the connection's handler: read the peer's ASGI messages until it leaves or we end the stream."""
@@ -272,7 +272,7 @@ class Client:
     def _last_words(self, reason: str) -> Awaitable[None]:
         if self._finish is not None:
             return self._finish(reason)
-        hint = Event.build("reconnect", reason=reason, retryMs=self._limits.retry_ms)
+        hint = events.reconnect(reason, self._limits.retry_ms)
         return self._send({"type": "http.response.body", "body": hint.sse(), "more_body": False})
 
     async def _bounded(self, step: Awaitable[None]) -> None:

@@ -97,6 +97,11 @@ def rows(page: Page) -> list[dict[str, Any]]:
     return [{"rank": e.rank, "userId": str(e.user_id), "score": e.score, "username": e.username} for e in page.entries]
 
 
+def reconnect(reason: str, retry_ms: int) -> Event:
+    """The last event of a stream the server ends: why, and how long to wait before reconnecting."""
+    return Event.build("reconnect", reason=reason, retryMs=retry_ms)
+
+
 def snapshot(event_id: int, page: Page, source: str) -> Event:
     """The board as it is now; `event_id` is the last update it already reflects."""
     return Event.build(

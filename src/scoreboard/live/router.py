@@ -23,14 +23,13 @@ from scoreboard.kit.problems import (
     ProblemError,
     ServiceUnavailable,
     TooManyRequests,
-    Unprocessable,
+    invalid_request,
     problem_response,
     render,
 )
 from scoreboard.kit.rawsend import SCOPE_KEY, ChunkWriter
-from scoreboard.live import service
+from scoreboard.live import events, service
 from scoreboard.live.client import Client, Send
-from scoreboard.live.events import Event
 from scoreboard.live.hub import MAX_LIMIT, Hub
 from scoreboard.live.schemas import StreamQuery, StreamTicket
 
@@ -50,10 +49,6 @@ SSE_HEADERS = [
 def _hub(conn: HTTPConnection) -> Hub:
     hub: Hub = conn.app.state.hub
     return hub
-
-
-def _reconnect(hub: Hub, reason: str) -> Event:
-    return Event.build("reconnect", reason=reason, retryMs=hub.settings.stream_retry_ms)
 
 
 def _refuse_if_no_room(hub: Hub, ip: str | None) -> None:
@@ -80,9 +75,7 @@ def _query(conn: HTTPConnection) -> StreamQuery:
     try:
         return StreamQuery.model_validate(dict(conn.query_params))
     except ValidationError as exc:
-        # The same body as the app's handler for invalid requests.
-        errors = [{"loc": ["query", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        raise Unprocessable("The request is not valid; see `errors`.", errors=errors) from None
+        raise invalid_request({**e, "loc": ("query", *e["loc"])} for e in exc.errors()) from None
 
 
 async def _open_sse(scope: Scope) -> tuple[Hub, UUID | None, int, int | None, str | None]:
@@ -216,7 +209,7 @@ async def websocket_stream(websocket: WebSocket) -> None:
     raw = cast(Send, websocket.scope.get(SCOPE_KEY, send))
 
     async def finish(reason: str) -> None:
-        await send({"type": "websocket.send", "text": _reconnect(hub, reason).text})
+        await send({"type": "websocket.send", "text": events.reconnect(reason, hub.client_limits.retry_ms).text})
         await send({"type": "websocket.close", "code": CLOSE_CODES.get(reason, 1000), "reason": reason})
 
     async def receive() -> Any:
