@@ -35,15 +35,21 @@ class RawSendApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+WRITTEN, WRITTEN_FULL, FULL, GONE = range(4)  # ChunkWriter.offer's outcomes; the last two wrote nothing
+
+
 class ChunkWriter:
     """Write pre-framed chunks of a started, chunked HTTP/1.1 response straight to its socket (uvicorn only)."""
 
     # The broadcaster's hot path: one event to 10,000 streams. Through the ASGI `send` each write costs a coroutine,
     # a message dict walk and a chunk join per stream; this costs one transport write of bytes framed once per event.
-    __slots__ = ("_cycle",)
+    __slots__ = ("_cycle", "_flow", "_transport")
 
     def __init__(self, cycle: Any) -> None:
         self._cycle = cycle
+        # Both belong to the connection and outlive the response: looked up once, not once per event.
+        self._transport = cycle.transport
+        self._flow = cycle.flow
 
     @classmethod
     def of(cls, send: Any) -> ChunkWriter | None:
@@ -65,28 +71,29 @@ class ChunkWriter:
         return cls(cycle) if usable else None
 
     @property
-    def gone(self) -> bool:
-        """Whether the connection is lost or closing (writes are dropped, as uvicorn's `send` drops them)."""
-        # A peer that pipelined another request before leaving marks only that newer request disconnected.
-        cycle = self._cycle
-        return bool(cycle.disconnected or cycle.transport.is_closing())
-
-    @property
     def paused(self) -> bool:
         """Whether the socket's buffer is over its high-water mark: wait for `drained()` before writing more."""
-        return bool(self._cycle.flow.write_paused)
+        return bool(self._flow.write_paused)
 
-    def write(self, chunk: bytes) -> None:
-        """Write one chunk (framed by `frame`)."""
-        self._cycle.transport.write(chunk)
+    def offer(self, chunk: bytes) -> int:
+        """Write one chunk (framed by `frame`) unless the connection is gone (GONE) or its buffer is full (FULL)."""
+        # Gone: lost or closing; writes are dropped, as uvicorn's `send` drops them. A peer that pipelined another
+        # request before leaving marks only that newer request disconnected, hence the transport's own state.
+        if self._cycle.disconnected or self._transport.is_closing():
+            return GONE
+        flow = self._flow
+        if flow.write_paused:
+            return FULL
+        self._transport.write(chunk)
+        return WRITTEN_FULL if flow.write_paused else WRITTEN
 
     async def drained(self) -> None:
         """Wait until the socket takes writes again."""
-        await self._cycle.flow.drain()
+        await self._flow.drain()
 
     def abort(self) -> None:
         """Drop the connection now, unsent bytes included (a peer that stopped reading would hold a close open)."""
-        self._cycle.transport.abort()
+        self._transport.abort()
 
 
 def frame(body: bytes) -> bytes:

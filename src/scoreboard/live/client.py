@@ -13,7 +13,7 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from scoreboard.kit.eager import run_eagerly
-from scoreboard.kit.rawsend import ChunkWriter
+from scoreboard.kit.rawsend import FULL, GONE, WRITTEN_FULL, ChunkWriter
 from scoreboard.live import events
 from scoreboard.live.events import Event
 
@@ -147,27 +147,37 @@ class Client:
     def _write_now(self, event: Event) -> bool:
         """Write `event` on the broadcaster's path; False when the socket is full and it must be queued."""
         writer = self._writer
-        if writer is not None:
-            if writer.gone:
-                self._end()
-                return True
-            if writer.paused:
-                self._backlog()
-                return False
-        task = None
+        if writer is None:
+            return self._send_now(event)
         try:
-            if writer is None:
-                task = run_eagerly(self._send(event.message(self.kind, self.limit)))
-            else:
-                writer.write(event.chunk(self.limit))
+            outcome = writer.offer(event.chunk(self.limit))
+        except Exception:  # the connection is gone: stop serving it
+            self._end()
+            return True
+        if outcome == GONE:
+            self._end()
+            return True
+        if outcome == FULL:
+            self._backlog()
+            return False
+        if event.id:
+            self._floor = event.id
+        if outcome == WRITTEN_FULL:
+            # The socket is full: take this client off the broadcaster's path until it catches up.
+            self._backlog()
+        return True
+
+    def _send_now(self, event: Event) -> bool:
+        """Run the ASGI `send` of `event` as far as it goes without waiting (WebSocket, or another server)."""
+        try:
+            task = run_eagerly(self._send(event.message(self.kind, self.limit)))
         except Exception:  # the connection is gone: stop serving it
             self._end()
             return True
         if event.id:
             self._floor = event.id
-        if task is not None or (writer is not None and writer.paused):
-            # The socket is full: take this client off the broadcaster's path until it catches up.
-            self._backlog(task)
+        if task is not None:
+            self._backlog(task)  # the socket is full: off the broadcaster's path until it catches up
         return True
 
     def _backlog(self, inflight: asyncio.Task[None] | None = None) -> None:
