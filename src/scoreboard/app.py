@@ -34,7 +34,7 @@ from scoreboard.leaderboard.board import Board
 from scoreboard.leaderboard.router import router as leaderboard_router
 from scoreboard.live import router as live
 from scoreboard.live.hub import Hub
-from scoreboard.redis import create_redis
+from scoreboard.redis import create_redis, create_script_host
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.scores.router import router as scores_router
 from scoreboard.users.router import router as users_router
@@ -65,13 +65,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = create_redis(settings)
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis
-        app.state.limiter = SlidingWindow(redis)
+        # The award's two scripts and the board reads: one pipelined connection, not a pool checkout per call.
+        script_host = create_script_host(settings)
+        if script_host is not None:
+            stack.push_async_callback(script_host.aclose)
+        app.state.limiter = SlidingWindow(redis, script_host)
         republisher = Periodic(
             "revocation-republisher", lambda: revocations.republish_once(pool, redis, settings), every=15.0
         )
         republisher.start()
         stack.push_async_callback(republisher.stop)
-        app.state.board = Board(redis)
+        app.state.board = Board(redis, script_host=script_host)
         reconciler = Periodic(
             "leaderboard-reconciler", healing.Reconciler(pool, redis), every=settings.reconcile_interval_seconds
         )

@@ -9,6 +9,10 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.requests import HTTPConnection
 
 from scoreboard.config import Settings
+from scoreboard.kit.pipelined import Pipelined
+
+CONNECT_TIMEOUT_SECONDS = 2.0
+REPLY_TIMEOUT_SECONDS = 5.0
 
 
 def create_redis(settings: Settings) -> Redis:
@@ -20,11 +24,19 @@ def create_redis(settings: Settings) -> Redis:
         max_connections=settings.redis_max_connections,
         timeout=5,
         decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=5,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=REPLY_TIMEOUT_SECONDS,
         health_check_interval=30,
     )
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
+
+
+def create_script_host(settings: Settings) -> Pipelined | None:
+    """A pipelined connection for the request path's scripts; None (use the shared client) for TLS URLs."""
+    assert settings.redis_url is not None
+    return Pipelined.from_url(
+        settings.redis_url, connect_timeout=CONNECT_TIMEOUT_SECONDS, timeout=REPLY_TIMEOUT_SECONDS
+    )
 
 
 def get_redis(request: HTTPConnection) -> Redis:

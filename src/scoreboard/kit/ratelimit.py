@@ -9,6 +9,8 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from scoreboard.kit.pipelined import ScriptHost
+
 # KEYS[1] is the seed's counter key (a STRING holding the count in the current window, expiring when the
 # oldest event leaves it), so `GET` / `TTL rate_limit:...` from the seed still answer; KEYS[2] is the log
 # of event times (a ZSET) that makes the window exact instead of the fixed window's 2x edge burst.
@@ -95,10 +97,11 @@ class Verdict:
 class SlidingWindow:
     """A limiter whose script is loaded once and then called by SHA."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, script_host: ScriptHost | None = None) -> None:
         self._redis = redis
-        self._script = redis.register_script(_SCRIPT)
-        self._refund = redis.register_script(_REFUND)
+        host = script_host or redis  # the scripts may run on a pipelined connection of their own
+        self._script = host.register_script(_SCRIPT)
+        self._refund = host.register_script(_REFUND)
 
     async def check(self, key: str, *, limit: int, window_seconds: float, mode: Mode = "hit") -> Verdict:
         """Check `key` against `limit`; `hit` also counts an allowed event, `record` counts it regardless."""

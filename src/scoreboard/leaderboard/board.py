@@ -10,6 +10,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from scoreboard.kit.pipelined import ScriptHost
 from scoreboard.leaderboard import keys, scripts
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,18 +89,25 @@ def _page(reply: list[str | int | None]) -> Page:
 class Board:
     """The leaderboard in Redis (derived from PostgreSQL, rebuildable at any time)."""
 
-    def __init__(self, redis: Redis, top_n: int = 10, names: Sequence[str] = keys.DERIVED) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        top_n: int = 10,
+        names: Sequence[str] = keys.DERIVED,
+        script_host: ScriptHost | None = None,
+    ) -> None:
         self.redis = redis
         self.top_n = top_n
         self.names = list(names)
-        self._sync = redis.register_script(scripts.SYNC)
-        self._apply = redis.register_script(scripts.APPLY_AWARD)
-        self._page = redis.register_script(scripts.PAGE)
-        self._around = redis.register_script(scripts.AROUND)
-        self._ranks = redis.register_script(scripts.RANKS)
-        self._range = redis.register_script(scripts.RANGE)
-        self._snapshot = redis.register_script(scripts.SNAPSHOT)
-        self._ranks_at = redis.register_script(scripts.RANKS_AT)
+        host = script_host or redis  # the scripts may run on a pipelined connection of their own
+        self._sync = host.register_script(scripts.SYNC)
+        self._apply = host.register_script(scripts.APPLY_AWARD)
+        self._page = host.register_script(scripts.PAGE)
+        self._around = host.register_script(scripts.AROUND)
+        self._ranks = host.register_script(scripts.RANKS)
+        self._range = host.register_script(scripts.RANGE)
+        self._snapshot = host.register_script(scripts.SNAPSHOT)
+        self._ranks_at = host.register_script(scripts.RANKS_AT)
 
     async def apply_award(
         self, *, user_id: UUID, username: str, new_score: int, score_change: int, action_id: str, at: datetime
