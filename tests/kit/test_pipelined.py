@@ -105,14 +105,38 @@ async def test_no_server_is_a_connection_error() -> None:
             await client.execute("PING")
 
 
-async def test_a_server_that_never_answers_times_out_every_waiting_call() -> None:
-    accepted: list[asyncio.StreamWriter] = []
+class Mute:
+    """A TCP server that accepts and reads but never answers; it notes when a peer closes."""
 
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)  # reads nothing, answers nothing
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.closed = 0
+        self.writers: list[asyncio.StreamWriter] = []
 
-    server = await asyncio.start_server(mute, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self.writers.append(writer)
+        while await reader.read(1 << 16):
+            pass
+        self.closed += 1
+
+
+@pytest.fixture
+async def mute() -> AsyncIterator[tuple[Mute, int]]:
+    peer = Mute()
+    server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+    try:
+        yield peer, server.sockets[0].getsockname()[1]
+    finally:
+        for writer in peer.writers:
+            writer.close()
+        server.close()
+        with contextlib.suppress(Exception):
+            await server.wait_closed()
+
+
+async def test_a_server_that_never_answers_times_out_every_waiting_call(mute: tuple[Mute, int]) -> None:
+    peer, port = mute
     client = Pipelined.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.3)
     assert client is not None
     try:
@@ -122,11 +146,57 @@ async def test_a_server_that_never_answers_times_out_every_waiting_call() -> Non
         assert time.monotonic() - started < 2
         with pytest.raises(RedisTimeoutError):
             await client.execute("PING")  # a new connection, which times out in its turn
-        assert len(accepted) == 2
+        assert peer.accepted == 2
     finally:
         await client.aclose()
-        for writer in accepted:
-            writer.close()
-        server.close()
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+
+
+async def test_callers_share_one_connect_attempt(mute: tuple[Mute, int]) -> None:
+    """A Redis that accepts but never finishes the handshake costs every caller one connect timeout, not N."""
+    peer, port = mute
+    client = Pipelined.from_url(f"redis://127.0.0.1:{port}/3", connect_timeout=0.5)  # /3: a SELECT to wait for
+    assert client is not None
+    try:
+        started = time.monotonic()
+        outcomes = await asyncio.gather(*(client.execute("PING") for _ in range(6)), return_exceptions=True)
+        assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes)
+        assert time.monotonic() - started < 1.2
+        assert peer.accepted == 1
+    finally:
+        await client.aclose()
+
+
+async def test_a_caller_cancelled_mid_handshake_leaves_no_socket_open(mute: tuple[Mute, int]) -> None:
+    peer, port = mute
+    client = Pipelined.from_url(f"redis://127.0.0.1:{port}/3", connect_timeout=0.3)
+    assert client is not None
+    call = asyncio.ensure_future(client.execute("PING"))
+    await asyncio.sleep(0.1)
+    call.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0.5)  # the shared attempt times out and drops its socket
+    assert (peer.accepted, peer.closed) == (1, 1)
+    await client.aclose()
+
+
+async def test_a_closed_client_refuses_calls(pipelined: Pipelined, redis: Redis) -> None:
+    own_id = await pipelined.execute("CLIENT", "ID")
+    await pipelined.aclose()
+    with pytest.raises(RedisConnectionError):
+        await pipelined.execute("PING")
+    await asyncio.sleep(0.1)
+    assert str(own_id) not in {str(client["id"]) for client in await redis.client_list()}
+
+
+async def test_a_reply_that_is_not_utf8_fails_only_its_own_call(pipelined: Pipelined, redis_url: str) -> None:
+    raw = Redis.from_url(redis_url)  # bytes in, bytes out
+    try:
+        await raw.set("binary", b"\xff\xfe")
+    finally:
+        await raw.aclose()
+    outcomes = await asyncio.gather(
+        pipelined.execute("PING"), pipelined.execute("GET", "binary"), pipelined.execute("PING"), return_exceptions=True
+    )
+    assert outcomes[0] == outcomes[2] == "PONG"
+    assert isinstance(outcomes[1], ResponseError)

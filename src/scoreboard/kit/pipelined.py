@@ -89,13 +89,22 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
+        pending = self._pending
         try:
-            while (reply := self._reader.gets()) is not False:
-                future, _ = self._pending.popleft()
+            while True:
+                try:
+                    reply = self._reader.gets()
+                except UnicodeDecodeError as exc:  # fails that reply only: the reader stays in step with the stream
+                    reply = ResponseError(f"Redis replied with bytes that are not UTF-8 ({exc})")
+                if reply is False:
+                    return
+                future, _ = pending.popleft()
                 if future.done():  # its caller gave up (cancelled); the reply still had to be read
                     continue
                 if isinstance(reply, hiredis.ReplyError):
                     future.set_exception(_error(reply))
+                elif isinstance(reply, ResponseError):
+                    future.set_exception(reply)
                 else:
                     future.set_result(reply)
         except Exception as exc:  # a reply we cannot read (or one nobody asked for): the stream is out of step
@@ -148,7 +157,8 @@ class Pipelined:
         self._connect_timeout = connect_timeout
         self._timeout = timeout
         self._connection: _Connection | None = None
-        self._lock = asyncio.Lock()
+        self._opening: asyncio.Future[_Connection] | None = None
+        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, *, connect_timeout: float = 2.0, timeout: float = 5.0) -> Pipelined | None:
@@ -171,10 +181,31 @@ class Pipelined:
         return await connection.send(pack(args))
 
     async def _connected(self) -> _Connection:
-        async with self._lock:
-            if self._connection is None or self._connection.lost is not None:
-                self._connection = await self._open()
-            return self._connection
+        if self._closed:
+            raise RedisConnectionError("the Redis client was closed")
+        opening = self._opening
+        if opening is None:
+            # One attempt shared by every caller: when Redis hangs, each waits one connect timeout, not its turn.
+            # Shielded, so a caller that gives up does not abandon a half-open socket.
+            opening = self._opening = asyncio.ensure_future(self._open())
+            opening.add_done_callback(self._opened)
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if opening.cancelled() and not (task is not None and task.cancelling()):
+                raise RedisConnectionError("the Redis client was closed") from None  # aclose() stopped the attempt
+            raise
+
+    def _opened(self, opening: asyncio.Future[_Connection]) -> None:
+        self._opening = None
+        if opening.cancelled() or opening.exception() is not None:
+            return
+        connection = opening.result()
+        if self._closed:
+            connection.abort(RedisConnectionError("the Redis client was closed"))
+        else:
+            self._connection = connection
 
     async def _open(self) -> _Connection:
         loop, params = asyncio.get_running_loop(), self._params
@@ -195,18 +226,23 @@ class Pipelined:
                     hello.append(connection.send(pack(["AUTH", *user, params["password"]])))
                 if params.get("db"):
                     hello.append(connection.send(pack(["SELECT", params["db"]])))
-                for reply in hello:
-                    await reply
-        except (OSError, TimeoutError, RedisError) as exc:
+                # Every reply is read (a failed AUTH also fails the SELECT behind it); the first failure is raised.
+                for reply in await asyncio.gather(*hello, return_exceptions=True):
+                    if isinstance(reply, BaseException):
+                        raise reply
+        except BaseException as exc:  # cancelled too: a socket mid-handshake must not be left open
             if transport is not None:
                 transport.abort()
-            if isinstance(exc, RedisError):
-                raise
-            raise RedisConnectionError(f"Error connecting to Redis: {exc!r}") from exc
+            if isinstance(exc, OSError | TimeoutError):
+                raise RedisConnectionError(f"Error connecting to Redis: {exc!r}") from exc
+            raise
         return connection
 
     async def aclose(self) -> None:
-        """Close the connection; calls still waiting fail with a connection error."""
+        """Close the connection and refuse further calls; calls still waiting fail with a connection error."""
+        self._closed = True
+        if self._opening is not None:
+            self._opening.cancel()
         if self._connection is not None:
-            self._connection.abort(RedisConnectionError("the client was closed"))
+            self._connection.abort(RedisConnectionError("the Redis client was closed"))
             self._connection = None
