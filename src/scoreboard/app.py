@@ -113,7 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    routers = (health_router, auth_router, live.router, leaderboard_router, users_router, actions.public, scores_router)
+    # Routing is a linear scan in this order: the award, the hottest route, is matched first.
+    routers = (scores_router, health_router, auth_router, live.router, leaderboard_router, users_router, actions.public)
     for router in (
         *routers,
         admin_router,
