@@ -57,6 +57,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 and 1,000 clients, 5 s each")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a service setting, e.g. stream_heartbeat_seconds=600 (becomes SCOREBOARD_STREAM_HEARTBEAT_SECONDS)",
+    )
     args = parser.parse_args(argv)
     args.clients = args.clients or ([200, 1000] if args.quick else [1000, 5000, 10000])
     args.duration = args.duration or (5.0 if args.quick else 20.0)
