@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from redis.exceptions import RedisError
 
 from scoreboard import __version__, migrate
 from scoreboard.actions import router as actions
@@ -54,6 +55,15 @@ async def _close_pool(pool: Pool) -> None:
         pool.terminate()
 
 
+async def _quietly(step: Callable[[], Awaitable[None]]) -> None:
+    # A shutdown step that only saves others time (e.g. releasing a lease that would lapse anyway).
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await step()
+    except (TimeoutError, RedisError, OSError) as exc:
+        log.info("shutdown: %s skipped (%r)", getattr(step, "__qualname__", step), exc)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the PostgreSQL pool and the Redis client; close them in reverse order."""
@@ -76,9 +86,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         republisher.start()
         stack.push_async_callback(republisher.stop)
         app.state.board = Board(redis, script_host=script_host)
-        reconciler = Periodic(
-            "leaderboard-reconciler", healing.Reconciler(pool, redis), every=settings.reconcile_interval_seconds
-        )
+        # The lease outlives a missed pass or two; a holder that died is replaced after it lapses.
+        reconciling = healing.Reconciler(pool, redis, lease_seconds=max(3 * settings.reconcile_interval_seconds, 5))
+        stack.push_async_callback(_quietly, reconciling.release)
+        reconciler = Periodic("leaderboard-reconciler", reconciling, every=settings.reconcile_interval_seconds)
         reconciler.start()
         stack.push_async_callback(reconciler.stop)
         audit = AuditWriter(pool)

@@ -152,3 +152,43 @@ async def test_reconciler_does_not_reapply_old_changes_forever(
         assert first_pass is not None
         assert reconciler.last_pass is not None
         assert reconciler.last_pass >= first_pass
+
+
+async def _new_user(db: asyncpg.Connection, name: str, score: int) -> str:
+    user_id = await db.fetchval(
+        "INSERT INTO users (username, email, password_hash, current_score)"
+        " VALUES ($1::text, $1::text || '@example.com', 'x', $2) RETURNING id",
+        name,
+        score,
+    )
+    return str(user_id)
+
+
+async def test_only_the_lease_holder_reconciles(settings: Settings, db: asyncpg.Connection, redis: Redis) -> None:
+    """Of two processes' reconcilers one re-applies changes; the other skips its passes until the lease is free."""
+    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
+    async with app.router.lifespan_context(app):
+        await eventually(lambda: redis.exists("leaderboard:built"))
+        await redis.delete("leaderboard:reconciler")  # held by the app's own reconciler since its first pass
+        first = healing.Reconciler(app.state.pool, app.state.redis, lease_seconds=30)
+        second = healing.Reconciler(app.state.pool, app.state.redis, lease_seconds=30)
+        early = await _new_user(db, "early", 40)
+        await first()
+        assert await redis.zscore("leaderboard", early) == 40
+        late = await _new_user(db, "late", 60)
+        await second()
+        assert await redis.zscore("leaderboard", late) is None  # not the holder: nothing applied
+        assert second.last_pass is None
+        await first.release()
+        await second()
+        assert await redis.zscore("leaderboard", late) == 60
+        assert await redis.get("leaderboard:reconciler") == second.token
+        assert 25_000 < await redis.pttl("leaderboard:reconciler") <= 30_000
+
+
+async def test_the_lease_is_released_at_shutdown(settings: Settings, redis: Redis) -> None:
+    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
+    async with app.router.lifespan_context(app):
+        await eventually(lambda: redis.exists("leaderboard:reconciler"))
+        assert await redis.pttl("leaderboard:reconciler") > 10_000_000  # three intervals
+    assert not await redis.exists("leaderboard:reconciler")

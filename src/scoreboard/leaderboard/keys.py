@@ -14,6 +14,7 @@ REACHED = "leaderboard:reached"  # HASH user id -> ms when the user reached thei
 SEQUENCE = "leaderboard:seq"  # STRING, the last event id published
 BUILT = "leaderboard:built"  # STRING, set when a rebuild completes; missing = Redis lost the board
 REBUILD_LOCK = "leaderboard:rebuild:lock"
+RECONCILER = "leaderboard:reconciler"  # STRING, the process that reconciles now (a lease with a TTL)
 SCORE_TTL_SECONDS = 3600  # seed: user:{id}:score expires after an hour
 DERIVED = (BOARD, RANKED, USERNAMES, REACHED)
 
