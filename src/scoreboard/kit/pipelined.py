@@ -30,11 +30,9 @@ class ScriptHost(Protocol):
 
 def pack(args: Sequence[Arg]) -> bytes:
     """One command in RESP."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else (repr(arg) if isinstance(arg, float) else str(arg)).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+    # C: the same bytes as redis-py's packer, ~3x faster than in Python. (The stub types it as a 1-tuple.)
+    command: bytes = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
+    return command
 
 
 def _error(reply: hiredis.ReplyError) -> ResponseError:
