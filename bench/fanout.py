@@ -38,7 +38,8 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives nex
 
 from benchkit import HOST, log
 from benchkit.loadgen import percentile
-from benchkit.report import emit, fmt, header, machine_info, machine_line
+from benchkit.options import add_setting
+from benchkit.report import emit, fmt, header, heading, machine_info
 from benchkit.service import Service, cleanup, http_json
 from benchkit.setup import create_api_key
 
@@ -57,13 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 and 1,000 clients, 5 s each")
-    parser.add_argument(
-        "--setting",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a service setting, e.g. stream_heartbeat_seconds=600 (becomes SCOREBOARD_STREAM_HEARTBEAT_SECONDS)",
-    )
+    add_setting(parser)
     args = parser.parse_args(argv)
     args.clients = args.clients or ([200, 1000] if args.quick else [1000, 5000, 10000])
     args.duration = args.duration or (5.0 if args.quick else 20.0)
@@ -253,10 +248,7 @@ def measure(service: Service, args: argparse.Namespace, count: int, key: str, us
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"## Live fan-out benchmark, {report['date']}",
-        "",
-        machine_line(report["machine"]),
-        f"- Command: `{report['command']}` at revision {report['revision']}",
+        *heading("Live fan-out benchmark", report),
         f"- Service: `scoreboard serve --workers 1` on {report['servers']}; SSE clients from {report['procs']} "
         f"client process(es) on the same machine; {report['rate']:g} awards/s for {report['duration']:g} s per count",
         "",

@@ -38,7 +38,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives nex
 
 from benchkit import log, options
 from benchkit.loadgen import get_request, run_load
-from benchkit.report import cpu_table, emit, fmt, header, machine_info, machine_line, ratio, worker_line
+from benchkit.report import cpu_table, emit, fmt, header, heading, machine_info, ratio, worker_line
 from benchkit.service import Service, UvicornApp, cleanup
 from benchkit.setup import insert_players
 
@@ -163,10 +163,7 @@ def markdown(report: dict[str, Any]) -> str:
         "around": f"`GET /api/leaderboard/around/{{random}}?radius={s['radius']}` (one Lua call)",
     }
     lines = [
-        f"## Leaderboard reads benchmark, {report['date']}",
-        "",
-        machine_line(report["machine"]),
-        f"- Command: `{report['command']}` at revision {report['revision']}",
+        *heading("Leaderboard reads benchmark", report),
         f"- Service: `scoreboard serve --workers {s['workers']}` on {s['servers']}; bare app: uvicorn --workers "
         f"{s['workers']}; {s['players']:,} players (board rebuilt in {s['rebuild_seconds']:.1f} s); "
         f"{s['concurrency']} connections ({s['connect']}) from {s['clients']} client process(es); "

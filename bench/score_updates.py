@@ -38,7 +38,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives nex
 from benchkit import HOST, log, options
 from benchkit.loadgen import get_request, run_load
 from benchkit.pgbench import run_pgbench
-from benchkit.report import cpu_table, emit, fmt, header, machine_info, machine_line, ratio, worker_line
+from benchkit.report import cpu_table, emit, fmt, header, heading, machine_info, ratio, worker_line
 from benchkit.service import Service, cleanup
 from benchkit.setup import create_api_key, insert_players
 
@@ -268,10 +268,7 @@ def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     awards, healthz, pgbench = report["awards"], report["healthz"], report.get("pgbench")
     lines = [
-        f"## Score updates benchmark, {report['date']}",
-        "",
-        machine_line(report["machine"]),
-        f"- Command: `{report['command']}` at revision {report['revision']}",
+        *heading("Score updates benchmark", report),
         f"- Service: `scoreboard serve --workers {s['workers']}` on {s['servers']} (settings: {s['settings']}); "
         f"{s['players']} players; "
         f"{s['concurrency']} connections ({s['connect']}) from {s['clients']} client process(es); "

@@ -34,7 +34,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives nex
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import log
-from benchkit.report import emit, fmt, header, machine_info, machine_line
+from benchkit.report import emit, fmt, header, heading, machine_info
 
 # A score_update as the hub writes it (seed format, top 10): the size is what matters, ~1.3 KB.
 ROW = '{"rank":%d,"userId":"6f1c2a0e-8d5b-4c1e-9a3f-%012d","score":%d,"username":"player-%04d"}'
@@ -137,10 +137,7 @@ def measure(count: int, threads: int, rounds: int, paused: bool) -> dict[str, An
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"## Socket write floor, {report['date']}",
-        "",
-        machine_line(report["machine"]),
-        f"- Command: `{report['command']}` at revision {report['revision']}",
+        *heading("Socket write floor", report),
         f"- One {report['results'][0]['frame_bytes']}-byte SSE frame per socket per round, 10 rounds/s",
         "",
         "| Sockets | Threads | Reader | Rounds | One round: p50 | max | Per send (thread time) | Short writes |",

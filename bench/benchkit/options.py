@@ -18,13 +18,7 @@ def add_common(parser: argparse.ArgumentParser, *, players: int, quick_players: 
     parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of Markdown")
-    parser.add_argument(
-        "--setting",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a service setting, e.g. api_key_cache_seconds=0 (becomes SCOREBOARD_API_KEY_CACHE_SECONDS); repeatable",
-    )
+    add_setting(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, 1 s warm-up, fewer players")
     parser.add_argument(
         "--connect-burst",
@@ -33,6 +27,17 @@ def add_common(parser: argparse.ArgumentParser, *, players: int, quick_players: 
         "(a burst tends to land on one worker: see the connections-per-worker line)",
     )
     parser.set_defaults(_players=players, _quick_players=quick_players)
+
+
+def add_setting(parser: argparse.ArgumentParser) -> None:
+    """Add --setting NAME=VALUE, a service setting passed as SCOREBOARD_NAME (read by `Service`)."""
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a service setting, e.g. api_key_cache_seconds=0 (becomes SCOREBOARD_API_KEY_CACHE_SECONDS); repeatable",
+    )
 
 
 def finish(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:

@@ -75,6 +75,16 @@ def header(machine: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def heading(title: str, report: dict[str, Any]) -> list[str]:
+    """The first lines of every Markdown report: title and date, machine, command and revision."""
+    return [
+        f"## {title}, {report['date']}",
+        "",
+        machine_line(report["machine"]),
+        f"- Command: `{report['command']}` at revision {report['revision']}",
+    ]
+
+
 def machine_line(m: dict[str, Any]) -> str:
     return (
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), Linux {m['kernel']}, Python {m['python']}, "
