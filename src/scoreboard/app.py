@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from redis.exceptions import RedisError
 
 from scoreboard import __version__, migrate
 from scoreboard.actions import router as actions
@@ -55,15 +54,6 @@ async def _close_pool(pool: Pool) -> None:
         pool.terminate()
 
 
-async def _quietly(step: Callable[[], Awaitable[None]]) -> None:
-    # A shutdown step that only saves others time (e.g. releasing a lease that would lapse anyway).
-    try:
-        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
-            await step()
-    except (TimeoutError, RedisError, OSError) as exc:
-        log.info("shutdown: %s skipped (%r)", getattr(step, "__qualname__", step), exc)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the PostgreSQL pool and the Redis client; close them in reverse order."""
@@ -88,7 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.board = Board(redis, script_host=script_host)
         # The lease outlives a missed pass or two; a holder that died is replaced after it lapses.
         reconciling = healing.Reconciler(pool, redis, lease_seconds=max(3 * settings.reconcile_interval_seconds, 5))
-        stack.push_async_callback(_quietly, reconciling.release)
+        stack.push_async_callback(reconciling.release)
         reconciler = Periodic("leaderboard-reconciler", reconciling, every=settings.reconcile_interval_seconds)
         reconciler.start()
         stack.push_async_callback(reconciler.stop)

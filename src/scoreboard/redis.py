@@ -9,10 +9,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.requests import HTTPConnection
 
 from scoreboard.config import Settings
-from scoreboard.kit.pipelined import Pipelined
-
-CONNECT_TIMEOUT_SECONDS = 2.0
-REPLY_TIMEOUT_SECONDS = 5.0
+from scoreboard.kit.pipelined import CONNECT_TIMEOUT_SECONDS, REPLY_TIMEOUT_SECONDS, Pipelined
 
 
 def create_redis(settings: Settings) -> Redis:
@@ -34,9 +31,7 @@ def create_redis(settings: Settings) -> Redis:
 def create_script_host(settings: Settings) -> Pipelined | None:
     """A pipelined connection for the request path's scripts; None (use the shared client) for TLS URLs."""
     assert settings.redis_url is not None
-    return Pipelined.from_url(
-        settings.redis_url, connect_timeout=CONNECT_TIMEOUT_SECONDS, timeout=REPLY_TIMEOUT_SECONDS
-    )
+    return Pipelined.from_url(settings.redis_url)
 
 
 def get_redis(request: HTTPConnection) -> Redis:

@@ -20,6 +20,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 # Errors are redis-py's exception classes, so callers' `except RedisError` handling is the same for both.
 
 Arg = str | int | float | bytes
+CONNECT_TIMEOUT_SECONDS = 2.0  # also the redis-py pool's (scoreboard.redis)
+REPLY_TIMEOUT_SECONDS = 5.0
 
 
 class ScriptHost(Protocol):
@@ -159,7 +161,9 @@ class Pipelined:
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, *, connect_timeout: float = 2.0, timeout: float = 5.0) -> Pipelined | None:
+    def from_url(
+        cls, url: str, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS, timeout: float = REPLY_TIMEOUT_SECONDS
+    ) -> Pipelined | None:
         """A client for `redis://` and `unix://` URLs; None for TLS (`rediss://`), which stays on redis-py."""
         params: dict[str, Any] = dict(parse_url(url))
         kind = params.pop("connection_class", None)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from scoreboard.db import Pool
 from scoreboard.leaderboard import keys, repository
@@ -122,8 +123,12 @@ class Reconciler:
 
     async def release(self) -> None:
         """Give up the lease (at shutdown), so another process takes over at its next pass."""
-        if self.lease_ms is not None:
+        if self.lease_ms is None:
+            return
+        try:
             await self.redis.eval(_RELEASE, 1, keys.RECONCILER, self.token)
+        except (RedisError, OSError) as exc:  # only saves others time: the lease lapses by itself
+            log.info("reconciler lease not released (%r); it lapses within its TTL", exc)
 
 
 @dataclass
