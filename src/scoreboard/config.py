@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     stream_client_queue: int = Field(default=64, ge=1, description="Events queued for a slow client, then conflated")
     stream_stall_timeout_seconds: float = Field(default=30.0, gt=0, description="A client stuck this long is dropped")
     stream_max_lifetime_seconds: float = Field(default=3600.0, gt=0, description="Streams end with a reconnect hint")
+    stream_write_threads: int = Field(
+        default=1, ge=0, le=16, description="Threads writing events to streams beside the event loop; 0: the loop alone"
+    )
     stream_drain_seconds: float = Field(default=5.0, gt=0, description="Shutdown waits this long for streams to end")
     stream_ticket_ttl_seconds: int = Field(default=60, ge=5, le=3600, description="Lifetime of an SSE stream ticket")
 

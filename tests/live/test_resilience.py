@@ -22,7 +22,7 @@ from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
 from scoreboard.embedded.valkey import EmbeddedValkey
-from scoreboard.live.hub import Hub
+from scoreboard.live.hub import SPREAD_FROM, Hub
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
 from tests.live.streams import SSE, serving, sse, websocket, ws_event
@@ -81,11 +81,32 @@ async def _stuck_beside_a_reader(base: str, client: httpx.AsyncClient, hub: Hub)
         stuck.close()
 
 
-async def test_a_client_that_reads_nothing_stays_bounded_and_does_not_delay_others(live: Live, redis: Redis) -> None:
+# The hub writes to few streams from the event loop and to many from threads too (`spread_from` streams or more).
+SPREADS = pytest.mark.parametrize("spread_from", [SPREAD_FROM, 1], ids=["loop-writes", "threads-write"])
+
+
+def _chunks(received: bytes) -> bytes:
+    """The body of a chunked HTTP/1.1 response, checking every chunk's framing (a torn write would break it)."""
+    body, rest = b"", received.split(b"\r\n\r\n", 1)[1]
+    while b"\r\n" in rest:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if len(rest) < size + 2:
+            break  # the last chunk is still on its way
+        assert rest[size : size + 2] == b"\r\n", "a chunk must end where its size says"
+        body, rest = body + rest[:size], rest[size + 2 :]
+    return body
+
+
+@SPREADS
+async def test_a_client_that_reads_nothing_stays_bounded_and_does_not_delay_others(
+    live: Live, redis: Redis, spread_from: int
+) -> None:
     async with (
         live(stream_client_queue=8, stream_stall_timeout_seconds=2.0) as (base, client, hub),
         _stuck_beside_a_reader(base, client, hub) as ((slow, stuck), reader),
     ):
+        hub.spread_from = spread_from
         lags = await _flood(redis, hub, reader, 200)
         assert lags[int(len(lags) * 0.99)] < 1.0, lags[-5:]
         assert slow.conflations >= 1  # its backlog was replaced by a snapshot instead of growing
@@ -97,11 +118,15 @@ async def test_a_client_that_reads_nothing_stays_bounded_and_does_not_delay_othe
         await eventually(lambda: asyncio.sleep(0, not _server_holds(stuck)), within=5)
 
 
-async def test_a_slow_client_that_catches_up_gets_a_snapshot_then_events_in_order(live: Live, redis: Redis) -> None:
+@SPREADS
+async def test_a_slow_client_that_catches_up_gets_a_snapshot_then_events_in_order(
+    live: Live, redis: Redis, spread_from: int
+) -> None:
     async with (
         live(stream_client_queue=8, stream_stall_timeout_seconds=30.0) as (base, client, hub),
         _stuck_beside_a_reader(base, client, hub) as ((slow, stuck), reader),
     ):
+        hub.spread_from = spread_from
         await _flood(redis, hub, reader, 200)
         assert slow.conflations >= 1
         last = hub.last_id
@@ -112,7 +137,8 @@ async def test_a_slow_client_that_catches_up_gets_a_snapshot_then_events_in_orde
         async with asyncio.timeout(15):
             while f"id: {last}\n".encode() not in received:
                 received += await loop.sock_recv(stuck, 1 << 20)
-    frames = [(int(i), kind.decode()) for i, kind in re.findall(rb"id: (\d+)\nevent: (\w+)", received)]
+    body = _chunks(received)
+    frames = [(int(i), kind.decode()) for i, kind in re.findall(rb"id: (\d+)\nevent: (\w+)", body)]
     ids = [i for i, _ in frames]
     assert ids == sorted(set(ids)), "ids must strictly increase: no duplicates, no going back"
     kinds = [kind for _, kind in frames]

@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from scoreboard.live.client import Client, Limits
 from scoreboard.live.events import Event
+from scoreboard.live.hub import SPREAD_FROM
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
 from tests.live.streams import Frame, serving, sse, websocket, ws_event
@@ -212,9 +213,33 @@ async def test_a_stream_request_announcing_an_oversized_body_is_413(live: Live) 
         assert not hub.clients
 
 
-async def test_a_peer_that_pipelined_a_request_and_left_is_dropped_at_the_next_event(live: Live) -> None:
+async def test_events_written_from_threads_arrive_as_from_the_loop(live: Live) -> None:
+    """Past `spread_from` streams the hub writes straight to the sockets from threads; streams see no difference."""
+    async with live() as (base, client, hub):
+        hub.spread_from = 1
+        alice = await player(client)
+        async with sse(base) as one, sse(base, params={"limit": 1}) as two, websocket(base, "limit=5") as ws:
+            for stream in (one, two):
+                await stream.until("snapshot")
+            await ws_event(ws, "snapshot")
+            probe = Event.build("heartbeat")
+            assert sum(c.direct_job(probe) is not None for c in hub.clients) == 2  # the SSE streams, not the WebSocket
+            for expected in (10, 20):
+                await award(client, alice)
+                updates = [await one.until("score_update"), await two.until("score_update")]
+                assert [u.data["newScore"] for u in updates] == [expected, expected]
+                assert updates[0].id == updates[1].id == hub.last_id
+                assert len(updates[1].data["leaderboard"]) == 1
+                assert (await ws_event(ws, "score_update"))["newScore"] == expected
+
+
+@pytest.mark.parametrize("spread_from", [SPREAD_FROM, 1], ids=["loop-writes", "threads-write"])
+async def test_a_peer_that_pipelined_a_request_and_left_is_dropped_at_the_next_event(
+    live: Live, spread_from: int
+) -> None:
     """uvicorn marks only the newest pipelined request disconnected: the stream must notice the closed socket."""
     async with live() as (base, client, hub):
+        hub.spread_from = spread_from
         host, port = base.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         stream = b"GET /api/leaderboard/stream HTTP/1.1\r\nHost: t\r\n\r\n"

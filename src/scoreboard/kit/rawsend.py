@@ -43,13 +43,14 @@ class ChunkWriter:
 
     # The broadcaster's hot path: one event to 10,000 streams. Through the ASGI `send` each write costs a coroutine,
     # a message dict walk and a chunk join per stream; this costs one transport write of bytes framed once per event.
-    __slots__ = ("_cycle", "_flow", "_transport")
+    __slots__ = ("_cycle", "_fd", "_flow", "_transport")
 
     def __init__(self, cycle: Any) -> None:
         self._cycle = cycle
-        # Both belong to the connection and outlive the response: looked up once, not once per event.
+        # All three belong to the connection and outlive the response: looked up once, not once per event.
         self._transport = cycle.transport
         self._flow = cycle.flow
+        self._fd = _plain_fd(cycle.transport)
 
     @classmethod
     def of(cls, send: Any) -> ChunkWriter | None:
@@ -87,6 +88,31 @@ class ChunkWriter:
         self._transport.write(chunk)
         return WRITTEN_FULL if flow.write_paused else WRITTEN
 
+    def idle_fd(self) -> int:
+        """The socket's descriptor when a chunk may go to it directly (nothing buffered, plain TCP), else -1."""
+        # Bytes written past the transport are safe only while it holds none of its own and nothing else runs
+        # on the loop: the caller writes and then calls `finish` without yielding to the loop in between.
+        if (
+            self._fd < 0
+            or self._cycle.disconnected
+            or self._flow.write_paused
+            or self._transport.is_closing()
+            or self._transport.get_write_buffer_size()
+        ):
+            return -1
+        return self._fd
+
+    def finish(self, chunk: bytes, sent: int) -> int:
+        """After `sent` bytes of `chunk` went to `idle_fd()` directly (-1: an error), write the rest as `offer` does."""
+        if sent == len(chunk):
+            return WRITTEN
+        if sent > 0:
+            # Part of the chunk is on the wire: the rest must follow it, whatever the flow state.
+            self._transport.write(chunk[sent:])
+            return WRITTEN_FULL if self._flow.write_paused else WRITTEN
+        # Refused whole (full, or an error the transport then meets itself and closes on): as if never tried.
+        return self.offer(chunk)
+
     async def drained(self) -> None:
         """Wait until the socket takes writes again."""
         await self._flow.drain()
@@ -94,6 +120,22 @@ class ChunkWriter:
     def abort(self) -> None:
         """Drop the connection now, unsent bytes included (a peer that stopped reading would hold a close open)."""
         self._transport.abort()
+
+
+def _plain_fd(transport: Any) -> int:
+    """The descriptor of a plain TCP transport of uvloop or asyncio; -1 for anything else (TLS, pipes, tests)."""
+    if type(transport).__name__ not in _PLAIN_TRANSPORTS or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (AttributeError, OSError, ValueError):
+        return -1
+
+
+# uvloop's TCP transport and asyncio's: both write straight to the socket when their buffer is empty, so a
+# direct write in that state keeps the stream's byte order. A TLS transport wraps another and has its own name.
+_PLAIN_TRANSPORTS = frozenset({"TCPTransport", "_SelectorSocketTransport"})
 
 
 def frame(body: bytes) -> bytes:

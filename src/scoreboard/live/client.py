@@ -154,6 +154,28 @@ class Client:
         except Exception:  # the connection is gone: stop serving it
             self._end()
             return True
+        return self._after(event, outcome)
+
+    def direct_job(self, event: Event) -> tuple[int, bytes] | None:
+        """The socket and chunk for writing `event` from any thread, or None when it must go through `push`."""
+        writer = self._writer
+        if writer is None or self._backlogged or self._closing is not None or (event.id and event.id <= self._floor):
+            return None
+        fd = writer.idle_fd()
+        return None if fd < 0 else (fd, event.chunk(self.limit))
+
+    def wrote(self, event: Event, job: tuple[int, bytes], sent: int) -> None:
+        """Settle a `direct_job` that wrote `sent` bytes; what did not go out goes through the transport."""
+        assert self._writer is not None
+        try:
+            outcome = self._writer.finish(job[1], sent)
+        except Exception:  # the connection is gone: stop serving it
+            self._end()
+            return
+        if not self._after(event, outcome):
+            self.push(event)  # unreachable while nothing else ran on the loop; kept so an event is never lost
+
+    def _after(self, event: Event, outcome: int) -> bool:
         if outcome == GONE:
             self._end()
             return True

@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 from scoreboard.config import Settings
 from scoreboard.db import Pool
 from scoreboard.kit.periodic import Periodic
+from scoreboard.kit.spread import Spreader
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.live import events, sessions
@@ -30,6 +32,7 @@ MAX_LIMIT = 100  # the largest board a stream may ask for
 RANK_CHUNK = 100
 SNAPSHOT_REUSE_SECONDS = 0.25
 FLUSH_DELAY_SECONDS = 0.05
+SPREAD_FROM = 256  # streams; below this one thread writes them faster than handing half to another
 K = TypeVar("K")
 
 
@@ -76,6 +79,8 @@ class Hub:
         self._opened: list[Client] = []
         self._closed: list[Client] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._spreader = Spreader(settings.stream_write_threads)
+        self.spread_from = SPREAD_FROM
 
     def start(self) -> None:
         """Subscribe and start heartbeats."""
@@ -94,6 +99,7 @@ class Hub:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        self._spreader.close()
 
     def begin_drain(self) -> None:
         """Refuse new clients and ask current ones to reconnect (the server is going away)."""
@@ -262,9 +268,28 @@ class Hub:
         self.last_id = event.id
         self._version += 1
         await self._widen(event)
-        for client in tuple(self.clients):
-            client.push(event)
+        self._deliver(self.clients, event)
         self._ranks_after(event)
+
+    def _deliver(self, clients: Iterable[Client], event: Event) -> None:
+        """Write `event` to every client; over many streams, the socket writes are spread over threads."""
+        clients = tuple(clients)
+        if not self._spreader.threads or len(clients) < self.spread_from:
+            for client in clients:
+                client.push(event)
+            return
+        direct: list[Client] = []
+        jobs: list[tuple[int, bytes]] = []
+        for client in clients:
+            job = client.direct_job(event)
+            if job is None:
+                client.push(event)
+            else:
+                direct.append(client)
+                jobs.append(job)
+        # No await from the first direct_job to the last `wrote`: nothing else may write to these sockets meanwhile.
+        for client, job, sent in zip(direct, jobs, self._spreader.write(jobs), strict=True):
+            client.wrote(event, job, sent)
 
     async def _widen(self, event: Event) -> None:
         board = event.payload.get("leaderboard")
@@ -331,7 +356,6 @@ class Hub:
         for client in clients:
             if now >= client.deadline:
                 client.close("lifetime")
-            else:
-                client.push(beat)
+        self._deliver((c for c in clients if now < c.deadline), beat)
         await sessions.save(self.redis, clients, self.instance, still=self.clients)
         await self.check_ranks(clients)
