@@ -225,12 +225,14 @@ async def test_events_written_from_threads_arrive_as_from_the_loop(live: Live) -
             probe = Event.build("heartbeat")
             assert sum(c.direct_job(probe) is not None for c in hub.clients) == 2  # the SSE streams, not the WebSocket
             for expected in (10, 20):
+                written = hub.spreader.jobs
                 await award(client, alice)
                 updates = [await one.until("score_update"), await two.until("score_update")]
                 assert [u.data["newScore"] for u in updates] == [expected, expected]
                 assert updates[0].id == updates[1].id == hub.last_id
                 assert len(updates[1].data["leaderboard"]) == 1
                 assert (await ws_event(ws, "score_update"))["newScore"] == expected
+                assert hub.spreader.jobs == written + 2  # both SSE streams' writes went through the spreader
 
 
 @pytest.mark.parametrize("spread_from", [SPREAD_FROM, 1], ids=["loop-writes", "threads-write"])

@@ -124,7 +124,8 @@ class ChunkWriter:
 
 def _plain_fd(transport: Any) -> int:
     """The descriptor of a plain TCP transport of uvloop or asyncio; -1 for anything else (TLS, pipes, tests)."""
-    if type(transport).__name__ not in _PLAIN_TRANSPORTS or transport.get_extra_info("sslcontext") is not None:
+    kind = type(transport)
+    if (kind.__module__, kind.__name__) not in _PLAIN_TRANSPORTS or transport.get_extra_info("sslcontext") is not None:
         return -1
     sock = transport.get_extra_info("socket")
     try:
@@ -135,7 +136,9 @@ def _plain_fd(transport: Any) -> int:
 
 # uvloop's TCP transport and asyncio's: both write straight to the socket when their buffer is empty, so a
 # direct write in that state keeps the stream's byte order. A TLS transport wraps another and has its own name.
-_PLAIN_TRANSPORTS = frozenset({"TCPTransport", "_SelectorSocketTransport"})
+_PLAIN_TRANSPORTS = frozenset(
+    {("uvloop.loop", "TCPTransport"), ("asyncio.selector_events", "_SelectorSocketTransport")}
+)
 
 
 def frame(body: bytes) -> bytes:

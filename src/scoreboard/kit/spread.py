@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+log = logging.getLogger(__name__)
 FAILED = -1  # a write's outcome when the socket refused it with an error (the transport will find out)
 
 
@@ -17,11 +19,12 @@ class Spreader:
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
+        self.jobs = 0  # how many writes were attempted, for tests and diagnostics
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="live-write") if threads > 0 else None
 
     def write(self, jobs: Sequence[tuple[int, bytes]]) -> list[int]:
-        """Write each chunk to its descriptor once; return the bytes each took (0: it would block; -1: error)."""
-        sent = [0] * len(jobs)
+        """Write each chunk to its descriptor at most once; return the bytes each took (0: none; -1: an error)."""
+        sent = [0] * len(jobs)  # a job nobody got to stays 0: the caller hands it to its transport
         work = iter(enumerate(jobs))  # shared: whichever thread is free takes the next job
 
         def run() -> None:
@@ -32,13 +35,23 @@ class Spreader:
                     pass
                 except OSError:
                     sent[i] = FAILED
+                except Exception:  # nothing was written (os.write raises before writing): the transport will try
+                    log.exception("live write to descriptor %d failed", fd)
 
-        helpers = [self._pool.submit(run) for _ in range(self.threads)] if self._pool is not None else []
-        run()
-        for helper in helpers:
-            # Blocks the event loop until the helpers are done, as one thread writing them all would have: nothing
-            # else may write to these sockets meanwhile.
-            helper.result()
+        helpers: list[Future[None]] = []
+        try:
+            if self._pool is not None:
+                for _ in range(self.threads):
+                    helpers.append(self._pool.submit(run))
+        except RuntimeError as exc:  # shut down, or no thread to be had: this thread writes what is left
+            log.warning("live writes on one thread: %s", exc)
+        try:
+            run()
+        finally:
+            # Blocks the event loop until every helper is done, as one thread writing them all would have: the
+            # caller settles the jobs next, and no helper may still be writing to these sockets then.
+            wait(helpers)
+        self.jobs += len(jobs)
         return sent
 
     def close(self) -> None:

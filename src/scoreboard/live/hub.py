@@ -79,7 +79,7 @@ class Hub:
         self._opened: list[Client] = []
         self._closed: list[Client] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._spreader = Spreader(settings.stream_write_threads)
+        self.spreader = Spreader(settings.stream_write_threads)
         self.spread_from = SPREAD_FROM
 
     def start(self) -> None:
@@ -94,12 +94,14 @@ class Hub:
         if self._flusher is not None:  # the sessions of the streams just ended are deleted, not left to expire
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._flusher), 2)
-        await self._ticker.stop()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        self._spreader.close()
+        try:
+            await self._ticker.stop()
+            if self._listener is not None:
+                self._listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._listener
+        finally:
+            self.spreader.close()
 
     def begin_drain(self) -> None:
         """Refuse new clients and ask current ones to reconnect (the server is going away)."""
@@ -274,7 +276,7 @@ class Hub:
     def _deliver(self, clients: Iterable[Client], event: Event) -> None:
         """Write `event` to every client; over many streams, the socket writes are spread over threads."""
         clients = tuple(clients)
-        if not self._spreader.threads or len(clients) < self.spread_from:
+        if not self.spreader.threads or len(clients) < self.spread_from:
             for client in clients:
                 client.push(event)
             return
@@ -288,7 +290,7 @@ class Hub:
                 direct.append(client)
                 jobs.append(job)
         # No await from the first direct_job to the last `wrote`: nothing else may write to these sockets meanwhile.
-        for client, job, sent in zip(direct, jobs, self._spreader.write(jobs), strict=True):
+        for client, job, sent in zip(direct, jobs, self.spreader.write(jobs), strict=True):
             client.wrote(event, job, sent)
 
     async def _widen(self, event: Event) -> None:
