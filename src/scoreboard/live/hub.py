@@ -355,9 +355,12 @@ class Hub:
         now = time.monotonic()
         beat = Event.build("heartbeat", timestamp=iso_seconds(datetime.now(UTC)))
         clients = list(self.clients)
+        beating: list[Client] = []
         for client in clients:
             if now >= client.deadline:
                 client.close("lifetime")
-        self._deliver((c for c in clients if now < c.deadline), beat)
+            else:
+                beating.append(client)
+        self._deliver(beating, beat)
         await sessions.save(self.redis, clients, self.instance, still=self.clients)
         await self.check_ranks(clients)
