@@ -35,8 +35,8 @@ from scoreboard.leaderboard.router import router as leaderboard_router
 from scoreboard.live import router as live
 from scoreboard.live.hub import Hub
 from scoreboard.redis import create_redis, create_script_host
+from scoreboard.scores import router as scores
 from scoreboard.scores.audit import AuditWriter
-from scoreboard.scores.router import router as scores_router
 from scoreboard.users.router import router as users_router
 from scoreboard.web import router as web
 
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Routing is a linear scan in this order: the award, the hottest route, is matched first.
-    routers = (scores_router, health_router, auth_router, live.router, leaderboard_router, users_router, actions.public)
+    routers = (scores.router, health_router, auth_router, live.router, leaderboard_router, users_router, actions.public)
     for router in (
         *routers,
         admin_router,
@@ -130,4 +130,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", web.static_files, name="static")
     app.bare_routes.update(live.bare_routes)
+    app.bare_routes.update(scores.bare_routes)
     return app

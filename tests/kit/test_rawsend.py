@@ -55,7 +55,7 @@ def _app_with_bare_route(served: list[str]) -> RawSendApp:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    app.bare_routes["/live"] = bare
+    app.bare_routes[("GET", "/live")] = bare
     return app
 
 

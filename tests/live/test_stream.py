@@ -177,7 +177,7 @@ async def test_an_invalid_query_is_the_same_422_problem_on_both_transports(
 async def test_the_stream_is_served_before_routing_and_by_its_documented_route(live: Live) -> None:
     async with live() as (base, client, hub):
         app: FastAPI = client._transport.app  # type: ignore[attr-defined]
-        assert "/api/leaderboard/stream" in app.bare_routes  # type: ignore[attr-defined]
+        assert ("GET", "/api/leaderboard/stream") in app.bare_routes  # type: ignore[attr-defined]
         assert "/api/leaderboard/stream" in (await client.get("/openapi.json")).json()["paths"]
         async with sse(base) as bare:
             assert (await bare.until("snapshot")).data["totalPlayers"] == 0

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from scoreboard.app import create_app
@@ -333,3 +334,49 @@ async def test_bad_bodies_are_4xx(client: httpx.AsyncClient, content: bytes, sta
     )
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def _shape(response: httpx.Response) -> tuple[object, ...]:
+    """What a client sees of a response, less the values that differ per award (ids, scores, times)."""
+    body = response.json()
+    errors = [(tuple(err["loc"]), err["type"] != "") for err in body.get("errors", [])]
+    headers = {k: response.headers.get(k) for k in ("content-type", "www-authenticate", "idempotent-replayed")}
+    return response.status_code, headers, sorted(body) if response.status_code < 300 else body.get("title"), errors
+
+
+async def _cases(client: httpx.AsyncClient, db: asyncpg.Connection) -> list[tuple[object, ...]]:
+    account, server = await player(client), await api_key(client, db)
+    headers = {**account.headers, "content-type": "application/json"}
+    replay = {**server, "Idempotency-Key": "k-1"}
+    target = {"actionId": "complete-quest", "userId": str(account.id)}
+    sent = [
+        await client.post("/api/scores", headers=replay, json=target),
+        await client.post("/api/scores", headers=replay, json=target),
+        await client.post("/api/scores", json={"actionId": "complete-quest"}),
+        await client.post("/api/scores", headers={**account.headers, **server}, json={"actionId": "complete-quest"}),
+        await client.post("/api/scores", headers={"Authorization": "Basic eDp5"}, json={"actionId": "complete-quest"}),
+        await client.post("/api/scores", headers=headers, content=b"{not json"),
+        await client.post("/api/scores", headers=headers, content=b'{"actionId": "complete-quest", "extra": 1}'),
+        await client.post("/api/scores", headers=headers, content=b'{"reason": "no action"}'),
+        await client.post("/api/scores", headers=headers, content=b""),
+        await client.post("/api/scores", headers=account.headers, content=b'{"actionId": "complete-quest"}'),
+        await client.post("/api/scores", headers=headers, content=b"x" * 20_000),
+        await client.post("/api/scores", headers={**headers, "Idempotency-Key": "\x7f"}, json={"actionId": "x"}),
+        await client.post("/api/scores", headers=headers, json={"actionId": "no-such-action"}),
+        await client.post("/api/scores", headers=headers, json=target),
+        await client.post("/api/scores", headers=headers, json={"actionId": "complete-quest"}),
+    ]
+    return [_shape(response) for response in sent]
+
+
+async def test_the_award_is_served_before_routing_and_by_its_documented_route(
+    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The bare route and the routed one answer every kind of request alike: same statuses, problems, headers."""
+    assert ("POST", "/api/scores") in app.bare_routes  # type: ignore[attr-defined]
+    assert "/api/scores" in (await client.get("/openapi.json")).json()["paths"]
+    bare = await _cases(client, db)
+    assert [shape[0] for shape in bare] == [201, 201, 401, 400, 401, 422, 422, 422, 422, 422, 413, 400, 404, 422, 201]
+    assert bare[1][1]["idempotent-replayed"] == "true"
+    app.bare_routes.clear()  # type: ignore[attr-defined]
+    assert await _cases(client, db) == bare

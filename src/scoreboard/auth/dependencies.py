@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
@@ -50,7 +51,7 @@ async def from_access_token(request: HTTPConnection, token: str) -> Principal:
     return Principal("user", user_id=claims.user_id, role=claims.role, session_id=claims.session_id)
 
 
-async def _from_api_key(request: Request, key: str) -> Principal:
+async def _from_api_key(request: HTTPConnection, key: str) -> Principal:
     digest, cache = tokens.digest(key), request.app.state.api_keys
     principal: Principal | None = cache.get(digest)
     if principal is not None:
@@ -64,21 +65,41 @@ async def _from_api_key(request: Request, key: str) -> Principal:
     return principal
 
 
+async def resolve(conn: HTTPConnection, bearer: str | None, api_key: str | None) -> Principal | None:
+    """Resolve the caller from a bearer token or an API key, if sent; invalid credentials are always a 401."""
+    if bearer is not None and api_key is not None:
+        raise BadRequest("Send either a bearer token or an API key, not both.")
+    if api_key is not None:
+        return await _from_api_key(conn, api_key)
+    if bearer is not None:
+        return await from_access_token(conn, bearer)
+    if conn.headers.get("authorization"):
+        raise Unauthorized("Only Bearer access tokens are accepted.")
+    return None
+
+
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The token of a `Bearer` Authorization header, read as `HTTPBearer` reads it."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+async def caller_of(conn: HTTPConnection) -> Principal:
+    """Require credentials of any kind, for routes served outside the framework (as `Caller` does)."""
+    headers = conn.headers
+    principal = await resolve(conn, bearer_credentials(headers.get("authorization")), headers.get("x-api-key") or None)
+    if principal is None:
+        raise Unauthorized("Authentication required.")
+    return principal
+
+
 async def optional_caller(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal | None:
     """Resolve the caller if credentials were sent; invalid credentials are always a 401."""
-    if bearer is not None and api_key is not None:
-        raise BadRequest("Send either a bearer token or an API key, not both.")
-    if api_key is not None:
-        return await _from_api_key(request, api_key)
-    if bearer is not None:
-        return await from_access_token(request, bearer.credentials)
-    if request.headers.get("authorization"):
-        raise Unauthorized("Only Bearer access tokens are accepted.")
-    return None
+    return await resolve(request, bearer.credentials if bearer is not None else None, api_key)
 
 
 async def caller(principal: Annotated[Principal | None, Depends(optional_caller)]) -> Principal:

@@ -27,7 +27,7 @@ from scoreboard.kit.problems import (
     problem_response,
     render,
 )
-from scoreboard.kit.rawsend import SCOPE_KEY, ChunkWriter
+from scoreboard.kit.rawsend import SCOPE_KEY, ChunkWriter, Delegate
 from scoreboard.live import events, service
 from scoreboard.live.client import Client, Send
 from scoreboard.live.hub import MAX_LIMIT, Hub
@@ -117,17 +117,6 @@ async def stream_app(scope: Scope, receive: Receive, send: AsgiSend) -> None:
     await _serve(hub, client, last_event_id, receive)
 
 
-class _Delegate(Response):
-    """A response that hands the request to an ASGI app."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        super().__init__()
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: AsgiSend) -> None:
-        await self.app(scope, receive, send)
-
-
 def _event_id(value: str | None) -> int | None:
     # A malformed Last-Event-ID is not worth a failed reconnect: the client just gets a snapshot.
     return int(value) if value is not None and value.isascii() and value.isdigit() and len(value) < 19 else None
@@ -148,11 +137,11 @@ async def stream(
     """`snapshot`, then `score_update` events (the seed's format); with a token or ticket also `my_rank`."""
     # The app serves this path before routing (`bare_routes`); this entry documents it, and serves it where the
     # router is mounted in a plain FastAPI app.
-    return _Delegate(stream_app)
+    return Delegate(stream_app)
 
 
 # Served by RawSendApp ahead of routing.
-bare_routes: dict[str, ASGIApp] = {"/api/leaderboard/stream": stream_app}
+bare_routes: dict[tuple[str, str], ASGIApp] = {("GET", "/api/leaderboard/stream"): stream_app}
 
 
 @router.post("/stream-ticket", status_code=status.HTTP_201_CREATED, summary="A one-use ticket to open my stream")
