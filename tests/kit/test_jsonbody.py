@@ -86,7 +86,7 @@ def test_parse_validates_and_roots_errors_at_the_body() -> None:
 
 def test_parse_says_where_json_breaks_and_refuses_what_is_not_json() -> None:
     assert _errors(b'{"name": }') == [(("body", 9), "json_invalid")]
-    assert _errors(b"{\"name\": \"\xc3\x28\"}")[0][1] == "json_invalid"  # not UTF-8
+    assert _errors(b'{"name": "\xc3\x28"}')[0][1] == "json_invalid"  # not UTF-8
     assert _errors(b"") == [(("body",), "missing")]
     assert _errors(b'{"name": "x"}', "text/plain") == [(("body",), "json_type")]
     assert _errors(b'{"name": "x"}', None) == [(("body",), "json_type")]

@@ -222,8 +222,6 @@ async def test_events_written_from_threads_arrive_as_from_the_loop(live: Live) -
             for stream in (one, two):
                 await stream.until("snapshot")
             await ws_event(ws, "snapshot")
-            probe = Event.build("heartbeat")
-            assert sum(c.direct_job(probe) is not None for c in hub.clients) == 2  # the SSE streams, not the WebSocket
             for expected in (10, 20):
                 written = hub.spreader.jobs
                 await award(client, alice)

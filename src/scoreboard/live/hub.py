@@ -24,7 +24,7 @@ from scoreboard.kit.spread import Spreader
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.live import events, sessions
-from scoreboard.live.client import Client, Limits
+from scoreboard.live.client import Client, Limits, direct_jobs, settle
 from scoreboard.live.events import Event
 
 log = logging.getLogger(__name__)
@@ -280,18 +280,9 @@ class Hub:
             for client in clients:
                 client.push(event)
             return
-        direct: list[Client] = []
-        jobs: list[tuple[int, bytes]] = []
-        for client in clients:
-            job = client.direct_job(event)
-            if job is None:
-                client.push(event)
-            else:
-                direct.append(client)
-                jobs.append(job)
-        # No await from the first direct_job to the last `wrote`: nothing else may write to these sockets meanwhile.
-        for client, job, sent in zip(direct, jobs, self.spreader.write(jobs), strict=True):
-            client.wrote(event, job, sent)
+        direct, jobs = direct_jobs(clients, event)
+        # No await from the first direct job to the last settled: nothing else may write to these sockets meanwhile.
+        settle(direct, jobs, self.spreader.write(jobs), event)
 
     async def _widen(self, event: Event) -> None:
         board = event.payload.get("leaderboard")
