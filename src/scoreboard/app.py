@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
+    # The bare routes (below) skip middleware: they apply the body limit themselves, and so must anything added here.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Routing is a linear scan in this order: the award, the hottest route, is matched first.
     routers = (scores.router, health_router, auth_router, live.router, leaderboard_router, users_router, actions.public)

@@ -45,9 +45,19 @@ async def test_a_declared_size_over_the_limit_is_refused_before_reading() -> Non
 
 
 async def test_a_streamed_body_is_cut_at_the_limit() -> None:
-    receive = _receiving(_part(b"x" * 60, True), _part(b"x" * 60, True), _part(b"never read", False))
+    parts = [_part(b"x" * 60, True), _part(b"x" * 60, True), _part(b"never read", False)]
+
+    async def receive() -> dict[str, Any]:
+        return parts.pop(0)
+
     with pytest.raises(PayloadTooLarge):
         await jsonbody.read_body(_scope(), receive, 100)
+    assert parts == [_part(b"never read", False)]  # nothing past the limit was read
+
+
+async def test_a_body_of_exactly_the_limit_is_read() -> None:
+    receive = _receiving(_part(b"x" * 60, True), _part(b"x" * 40, False))
+    assert await jsonbody.read_body(_scope(content_length="100"), receive, 100) == b"x" * 100
 
 
 async def test_a_client_that_leaves_mid_body_is_a_disconnect() -> None:
@@ -62,6 +72,7 @@ async def test_a_client_that_leaves_mid_body_is_a_disconnect() -> None:
         ("Application/JSON; charset=utf-8", True),
         ("application/problem+json", True),
         ("text/json", False),
+        ("application/jsonx", False),
         ("text/plain", False),
         ("", False),
         (None, False),
@@ -90,3 +101,8 @@ def test_parse_says_where_json_breaks_and_refuses_what_is_not_json() -> None:
     assert _errors(b"") == [(("body",), "missing")]
     assert _errors(b'{"name": "x"}', "text/plain") == [(("body",), "json_type")]
     assert _errors(b'{"name": "x"}', None) == [(("body",), "json_type")]
+
+
+def test_parse_takes_a_byte_order_mark_and_refuses_json_nested_too_deep() -> None:
+    assert jsonbody.parse(Thing, b'\xef\xbb\xbf{"name": "x"}', "application/json") == Thing(name="x")
+    assert _errors(b"[" * 2000 + b"]" * 2000) == [(("body",), "json_invalid")]

@@ -339,9 +339,19 @@ async def test_bad_bodies_are_4xx(client: httpx.AsyncClient, content: bytes, sta
 def _shape(response: httpx.Response) -> tuple[object, ...]:
     """What a client sees of a response, less the values that differ per award (ids, scores, times)."""
     body = response.json()
-    errors = [(tuple(err["loc"]), err["type"] != "") for err in body.get("errors", [])]
-    headers = {k: response.headers.get(k) for k in ("content-type", "www-authenticate", "idempotent-replayed")}
-    return response.status_code, headers, sorted(body) if response.status_code < 300 else body.get("title"), errors
+    # Where each error is, not its wording: the bare path words a non-JSON body more plainly than FastAPI does.
+    errors = [tuple(err["loc"]) for err in body.get("errors", [])]
+    names = ("content-type", "www-authenticate", "idempotent-replayed", "ratelimit-limit", "retry-after")
+    headers = {k: response.headers.get(k) for k in names}
+    seen = sorted(body) if response.status_code < 300 else (body["title"], body.get("detail"), body.get("instance"))
+    return response.status_code, headers, seen, errors
+
+
+async def _streamed(content: bytes) -> AsyncIterator[bytes]:
+    """A body sent in parts, without Content-Length."""
+    half = len(content) // 2
+    yield content[:half]
+    yield content[half:]
 
 
 async def _cases(client: httpx.AsyncClient, db: asyncpg.Connection) -> list[tuple[object, ...]]:
@@ -361,6 +371,8 @@ async def _cases(client: httpx.AsyncClient, db: asyncpg.Connection) -> list[tupl
         await client.post("/api/scores", headers=headers, content=b""),
         await client.post("/api/scores", headers=account.headers, content=b'{"actionId": "complete-quest"}'),
         await client.post("/api/scores", headers=headers, content=b"x" * 20_000),
+        await client.post("/api/scores", headers=headers, content=_streamed(b"x" * 20_000)),
+        await client.post("/api/scores", headers=headers, content=b'\xef\xbb\xbf{"actionId": "complete-quest"}'),
         await client.post("/api/scores", headers={**headers, "Idempotency-Key": "\x7f"}, json={"actionId": "x"}),
         await client.post("/api/scores", headers=headers, json={"actionId": "no-such-action"}),
         await client.post("/api/scores", headers=headers, json=target),
@@ -376,7 +388,19 @@ async def test_the_award_is_served_before_routing_and_by_its_documented_route(
     assert ("POST", "/api/scores") in app.bare_routes  # type: ignore[attr-defined]
     assert "/api/scores" in (await client.get("/openapi.json")).json()["paths"]
     bare = await _cases(client, db)
-    assert [shape[0] for shape in bare] == [201, 201, 401, 400, 401, 422, 422, 422, 422, 422, 413, 400, 404, 422, 201]
+    statuses = [201, 201, 401, 400, 401, 422, 422, 422, 422, 422, 413, 413, 201, 400, 404, 422, 201]
+    assert [shape[0] for shape in bare] == statuses
     assert bare[1][1]["idempotent-replayed"] == "true"
     app.bare_routes.clear()  # type: ignore[attr-defined]
     assert await _cases(client, db) == bare
+
+
+async def test_json_nested_past_the_parsers_depth_is_a_422(client: httpx.AsyncClient) -> None:
+    """A body nested thousands deep is refused as invalid JSON, not a 500 (the decoders have depth limits)."""
+    account = await player(client)
+    headers = {**account.headers, "content-type": "application/json"}
+    for content in (b"[" * 2000 + b"]" * 2000, b'{"actionId": "complete-quest", "reason": ' + b"[" * 8000):
+        response = await client.post("/api/scores", headers=headers, content=content)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["type"] == "json_invalid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scoreboard.kit.problems import problem_response
@@ -40,7 +41,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -49,9 +50,14 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(413, title="Content Too Large", detail=too_large_detail(self.max_bytes))
+        response = problem_response(
+            413, title="Content Too Large", detail=too_large_detail(self.max_bytes), instance=scope["path"]
+        )
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    # An HTTPException: FastAPI turns any other error raised while it reads a body into a 400, but lets these
+    # through to the app's handler, which renders the 413 problem.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, detail=too_large_detail(max_bytes))

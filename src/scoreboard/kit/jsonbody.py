@@ -13,6 +13,7 @@ from scoreboard.kit.bodylimit import declared_too_large, too_large_detail
 from scoreboard.kit.problems import PayloadTooLarge, invalid_request
 
 M = TypeVar("M", bound=BaseModel)
+_BOM = b"\xef\xbb\xbf"
 
 
 async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
@@ -49,6 +50,8 @@ def parse(model: type[M], body: bytes, content_type: str | None) -> M:
     if not is_json(content_type):
         # FastAPI would validate the raw bytes and fail; say what is wrong instead.
         raise invalid_request([{"loc": ("body",), "msg": "Send the body as application/json", "type": "json_type"}])
+    if body.startswith(_BOM):  # RFC 8259 lets a parser ignore it, and FastAPI's decoder does
+        body = body[len(_BOM) :]
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
@@ -63,4 +66,6 @@ def _rooted(errors: list[Any], body: bytes) -> list[dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             pos = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
             return [{"loc": ("body", pos), "msg": "JSON decode error", "type": "json_invalid"}]
+        except (ValueError, RecursionError):  # nested past the decoders' depth: pydantic's own words will do
+            pass
     return [{**err, "loc": ("body", *err["loc"])} for err in errors]

@@ -19,6 +19,8 @@ from starlette.responses import Response
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# RFC 9110's names where Python's table keeps the older ones, matching the titles of our own 413 and 422.
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 # Failures to reach PostgreSQL or Redis: connection refused or reset, timeouts, a server shutting down.
 STORE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
@@ -126,7 +128,7 @@ def problem_response(
     """Render one problem+json response."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
+        "title": title or _TITLES.get(status) or HTTPStatus(status).phrase,
         "status": status,
     }
     if detail:
