@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
+from starlette.requests import HTTPConnection
 
 from scoreboard.auth import repository, service
 from scoreboard.auth.dependencies import Caller, CurrentUser
@@ -33,7 +34,7 @@ def get_limiter(request: Request) -> SlidingWindow:
     return limiter
 
 
-def client_of(request: Request) -> service.Client:
+def client_of(request: HTTPConnection) -> service.Client:
     """Describe where the request comes from."""
     return service.Client(
         ip=request.client.host if request.client else None,

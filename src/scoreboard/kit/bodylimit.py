@@ -50,9 +50,7 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, title="Content Too Large", detail=too_large_detail(self.max_bytes), instance=scope["path"]
-        )
+        response = problem_response(413, detail=too_large_detail(self.max_bytes), instance=scope["path"])
         await response(scope, receive, send)
 
 

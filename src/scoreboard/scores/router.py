@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scoreboard.auth.dependencies import Caller, Principal, caller_of
+from scoreboard.auth.router import client_of
 from scoreboard.kit import jsonbody
 from scoreboard.kit.problems import render
 from scoreboard.scores import service
@@ -27,14 +28,14 @@ def deps_of(conn: HTTPConnection) -> service.Deps:
 
 async def respond(conn: HTTPConnection, principal: Principal, body: ScoreUpdate) -> Response:
     """Award the action once for `principal` and answer 201 with the award (a replay: the original one)."""
-    client = conn.scope.get("client")
+    client = client_of(conn)
     outcome = await service.award(
         deps_of(conn),
         principal,
         body,
         idempotency_key=service.check_idempotency_key(conn.headers.get("idempotency-key")),
-        ip=client[0] if client else None,
-        user_agent=conn.headers.get("user-agent"),
+        ip=client.ip,
+        user_agent=client.user_agent,
     )
     headers = outcome.verdict.headers() if outcome.verdict is not None else {}
     if outcome.replayed:
