@@ -6,7 +6,8 @@ snapshot, then awards random actions through the API (an API key, `--rate` per s
 
 Latency is publish -> receive: a probe subscribed to `leaderboard:updates` in this process stamps when Redis
 published each event; every client stamps when the event's frame reached it. Same clock (one machine). The report
-gives p50/p99/max over all (client, event) pairs, how many deliveries were missed, and the server process's RSS.
+gives p50/p99/max over all (client, event) pairs, how many deliveries were missed, the server process's RSS, and
+the CPU one event cost the server and the client processes (they share the machine's cores).
 
     .tools/bin/uv run --frozen --no-sync python bench/fanout.py                 # 1k / 5k / 10k clients
     .tools/bin/uv run --frozen --no-sync python bench/fanout.py --quick         # 200 / 1,000 clients, 5 s each
@@ -235,6 +236,9 @@ def measure(service: Service, args: argparse.Namespace, count: int, key: str, us
         "max_ms": latencies[-1] if latencies else None,
         "server_cores": (cpu_after[0] - cpu_before[0]) / elapsed,
         "client_cores": (cpu_after[1] - cpu_before[1]) / elapsed,
+        # The budget a broadcast competes for: what one event costs the server and the bench's own clients.
+        "server_ms_per_event": (cpu_after[0] - cpu_before[0]) * 1000 / max(len(published), 1),
+        "client_ms_per_event": (cpu_after[1] - cpu_before[1]) * 1000 / max(len(published), 1),
         "rss_idle_mb": rss_idle,
         "rss_mb": rss_busy,
     }
@@ -252,15 +256,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"- Service: `scoreboard serve --workers 1` on {report['servers']}; SSE clients from {report['procs']} "
         f"client process(es) on the same machine; {report['rate']:g} awards/s for {report['duration']:g} s per count",
         "",
-        "| Clients | Events | Deliveries | Missed | p50 | p99 | max | RSS idle → busy | Cores: server / clients |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Clients | Events | Deliveries | Missed | p50 | p99 | max | RSS idle → busy | Cores: server / clients "
+        "| CPU per event: server / clients |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for run in report["runs"]:
         lines.append(
             f"| {run['clients']:,} | {run['events']} | {run['deliveries']:,} | {run['missed']:,} "
             f"| {fmt(run['p50_ms'])} ms | {fmt(run['p99_ms'])} ms | {fmt(run['max_ms'])} ms "
             f"| {run['rss_idle_mb']:.0f} → {run['rss_mb']:.0f} MB "
-            f"| {run['server_cores']:.2f} / {run['client_cores']:.2f} |"
+            f"| {run['server_cores']:.2f} / {run['client_cores']:.2f} "
+            f"| {run['server_ms_per_event']:.0f} / {run['client_ms_per_event']:.0f} ms |"
         )
     target = report["target"]
     lines += [
