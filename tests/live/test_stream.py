@@ -303,6 +303,18 @@ async def test_heartbeats_and_max_lifetime(live: Live) -> None:
         assert frames[-1].data == {"type": "reconnect", "reason": "lifetime", "retryMs": 3000}
 
 
+async def test_heartbeats_reach_every_stream_when_written_in_slices(live: Live) -> None:
+    async with live(stream_heartbeat_seconds=0.2) as (base, _, hub):
+        hub.beat_slice = 1  # every stream in a slice of its own, with a yield to the loop between them
+        async with sse(base) as first, sse(base) as second, sse(base) as third:
+            for stream in (first, second, third):
+                await stream.until("snapshot")
+            for stream in (first, second, third):
+                async with asyncio.timeout(3):
+                    while (await stream.frame()).comment != "heartbeat":
+                        pass
+
+
 async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:
     async with live() as (base, _, hub):
         async with sse(base) as stream, websocket(base) as ws:

@@ -32,6 +32,7 @@ MAX_LIMIT = 100  # the largest board a stream may ask for
 RANK_CHUNK = 100
 SNAPSHOT_REUSE_SECONDS = 0.25
 FLUSH_DELAY_SECONDS = 0.05
+BEAT_SLICE = 1000  # streams per heartbeat write between yields to the loop (~10-15 ms each)
 SPREAD_FROM = 256  # streams; waking a helper costs ~40 µs, about what it saves at 256 streams (socketpairs, 2 cores)
 K = TypeVar("K")
 
@@ -81,6 +82,7 @@ class Hub:
         self._flusher: asyncio.Task[None] | None = None
         self.spreader = Spreader(settings.stream_write_threads)
         self.spread_from = SPREAD_FROM
+        self.beat_slice = BEAT_SLICE
 
     def start(self) -> None:
         """Subscribe and start heartbeats."""
@@ -352,6 +354,11 @@ class Hub:
                 client.close("lifetime")
             else:
                 beating.append(client)
-        self._deliver(beating, beat)
+        # In slices, yielding between them: one write to 10,000 streams holds the loop ~100-150 ms, and a heartbeat
+        # (unlike an event) has no deadline that an award or event waiting behind it should pay for.
+        for start in range(0, len(beating), self.beat_slice):
+            if start:
+                await asyncio.sleep(0)
+            self._deliver(beating[start : start + self.beat_slice], beat)
         await sessions.save(self.redis, clients, self.instance, still=self.clients)
         await self.check_ranks(clients)
