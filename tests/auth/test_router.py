@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -230,6 +231,29 @@ async def test_revocation_holds_while_redis_is_down(client: httpx.AsyncClient, s
         problem(await http.get("/api/users/me", headers=revoked.headers), 401)
         assert (await http.get("/api/users/me", headers=live.headers)).status_code == 200
         await login(http, live)  # logins fail open on their throttle rather than lock everyone out
+
+
+async def test_passwords_bcrypt_cannot_check_are_wrong_passwords(client: httpx.AsyncClient) -> None:
+    """Over 72 bytes or with a NUL: never a stored password, so a 401 (or 403), never a 500."""
+    account = await player(client)
+    for bad in ("x" * 73, account.password + "\x00", "é" * 37):
+        for login_name in (account.username, "nobody-here"):
+            problem(await client.post("/api/auth/login", json={"login": login_name, "password": bad}), 401)
+        change = {"currentPassword": bad, "newPassword": "brand new secret"}
+        problem(await client.post("/api/users/me/password", headers=account.headers, json=change), 403)
+    lone = json.dumps({"login": account.username, "password": "\udc00" * 8})  # httpx's encoder refuses it
+    problem(await client.post("/api/auth/login", headers={"Content-Type": "application/json"}, content=lone), 422)
+    await login(client, account)  # the real password still works: nothing above counted as a change
+
+
+async def test_text_postgresql_cannot_store_is_a_422(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """A NUL character reaches no statement as a 500: the request is refused whole."""
+    problem(await client.post("/api/auth/login", json={"login": "a\x00", "password": "whatever1"}), 422)
+    boss = await admin(client, db)
+    body = {"id": "nul-action", "name": "Nul", "points": 5, "description": "a\x00b"}
+    problem(await client.post("/api/admin/actions", headers=boss.headers, json=body), 422)
+    assert await db.fetchval("SELECT count(*) FROM actions WHERE id = 'nul-action'") == 0
+    problem(await client.get("/api/admin/users", headers=boss.headers, params={"q": "\x00"}), 422)
 
 
 async def test_password_change_revokes_every_session(client: httpx.AsyncClient) -> None:

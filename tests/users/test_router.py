@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import httpx
 import pytest
@@ -33,6 +35,10 @@ async def test_patch_changes_only_what_was_sent(client: httpx.AsyncClient) -> No
     [
         {"metadata": {"blob": "x" * 5000}},
         {"metadata": ["not", "an", "object"]},
+        {"metadata": {"n": 123456789012345678901234567890}},  # past 64 bits: JSON's encoder refuses it
+        {"metadata": {"s": "\udc00"}},  # a lone surrogate is not UTF-8
+        {"metadata": {"s": "a\x00b"}},  # jsonb cannot hold NUL
+        {"metadata": {"deep": [{"k\x00": 1}]}},
         {"username": "no spaces"},
         {"email": "broken@"},
         {"currentScore": 10_000},
@@ -45,7 +51,9 @@ async def test_patch_rejects_invalid_or_forbidden_fields(
 ) -> None:
     """Bad values and non-whitelisted fields are 422 and change nothing."""
     account = await player(client)
-    response = await client.patch("/api/users/me", headers=account.headers, json=body)
+    # Encoded here: httpx's encoder cannot send a lone surrogate, which JSON's \u escapes can.
+    headers = {**account.headers, "Content-Type": "application/json"}
+    response = await client.patch("/api/users/me", headers=headers, content=json.dumps(body))
     assert response.status_code == 422
     row = await db.fetchrow("SELECT role, current_score, is_active, metadata FROM users WHERE id = $1", account.id)
     assert tuple(row.values()) == ("player", 0, True, "{}")

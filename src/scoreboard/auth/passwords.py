@@ -7,6 +7,8 @@ import functools
 
 import bcrypt
 
+MAX_BYTES = 72  # bcrypt reads no further
+
 
 def hash_password_sync(password: str, rounds: int) -> str:
     """Hash `password` with a fresh salt (blocking)."""
@@ -21,8 +23,19 @@ async def hash_password(password: str, rounds: int) -> str:
 async def verify_password(password: str, password_hash: str | None, rounds: int) -> bool:
     """Check `password`; with no hash, spend the same time on a dummy so unknown users look like wrong passwords."""
     target = password_hash or _dummy_hash(rounds)
-    ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), target.encode())
-    return ok and password_hash is not None
+    candidate = _checkable(password)
+    # A password bcrypt refuses (over 72 bytes, a NUL, a lone surrogate) was never stored: registration refuses
+    # it. Check a stand-in instead, so it costs the same time as any wrong password.
+    ok = await asyncio.to_thread(bcrypt.checkpw, candidate or b"not-a-real-password", target.encode())
+    return ok and candidate is not None and password_hash is not None
+
+
+def _checkable(password: str) -> bytes | None:
+    try:
+        encoded = password.encode()
+    except UnicodeEncodeError:
+        return None
+    return encoded if len(encoded) <= MAX_BYTES and b"\x00" not in encoded else None
 
 
 @functools.cache

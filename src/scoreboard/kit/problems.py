@@ -33,6 +33,12 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.TimeoutError,
 )
 
+# Text PostgreSQL cannot store: a NUL character (U+0000) in a text column, or in jsonb. The client's input, not a fault.
+UNSTORABLE_TEXT: tuple[type[Exception], ...] = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+)
+
 
 class ProblemError(Exception):
     """A failure the client can act on; subclasses set `status` and `title`."""
@@ -182,6 +188,15 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unstorable_text(request: Request, exc: Exception) -> Response:
+    # The statement failed, so the transaction it was in rolls back: nothing of the request was stored.
+    return problem_response(
+        422,
+        detail="The request holds text that cannot be stored (a NUL character, U+0000); nothing was changed.",
+        instance=request.url.path,
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, instance=request.url.path)
@@ -200,6 +215,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unstorable in UNSTORABLE_TEXT:
+        app.add_exception_handler(unstorable, _unstorable_text)
     for store_error in STORE_ERRORS:
         app.add_exception_handler(store_error, _store_unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -40,9 +40,27 @@ class UserUpdate(Schema):
     @field_validator("metadata")
     @classmethod
     def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(orjson.dumps(value)) > METADATA_MAX_BYTES:
+        if value is None:
+            return value
+        try:
+            encoded = orjson.dumps(value)
+        except orjson.JSONEncodeError as exc:  # a TypeError, which pydantic would not turn into a 422
+            raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
+        if len(encoded) > METADATA_MAX_BYTES:
             raise ValueError(f"metadata must be at most {METADATA_MAX_BYTES} bytes of JSON")
+        if _has_nul(value):
+            raise ValueError("metadata must not contain NUL characters (PostgreSQL's jsonb cannot hold them)")
         return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class PasswordChange(Schema):
