@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
+from scoreboard.scores.audit import Rejection
 from tests.accounts import Account, admin, player
 from tests.fixtures.seed_queries import SEED_QUERIES
 
@@ -404,3 +405,56 @@ async def test_json_nested_past_the_parsers_depth_is_a_422(client: httpx.AsyncCl
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
+async def test_a_reason_postgresql_cannot_store_is_a_422_and_awards_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """A NUL character in the reason: 422 problem, no score, no history row, the board unchanged."""
+    account = await player(client)
+    response = await award(client, account, reason="beat the\x00dragon")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await db.fetchval("SELECT current_score FROM users WHERE id = $1", account.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM score_history WHERE user_id = $1", account.id) == 0
+    assert await redis.zscore("leaderboard", str(account.id)) == 0  # as registered
+    assert (await award(client, account, reason="beat the dragon")).status_code == 201
+
+
+async def test_an_unusable_client_address_is_recorded_as_unknown(settings: Settings, db: asyncpg.Connection) -> None:
+    """Behind a proxy the address is whatever X-Forwarded-For said: one that is not an IP is stored as NULL."""
+    strict = settings.model_copy(update={"score_rate_limit": 1})
+    app = create_app(strict)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("not-an-ip", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            account = await player(http)
+            assert [(await award(http, account)).status_code for _ in range(2)] == [201, 429]
+            await app.state.audit.flush()
+    assert await db.fetchval("SELECT ip_address FROM score_history WHERE user_id = $1", account.id) is None
+    assert await db.fetchval("SELECT ip_address FROM auth_sessions WHERE user_id = $1 LIMIT 1", account.id) is None
+    audit = await db.fetch("SELECT ip_address FROM rate_limit_audit WHERE user_id = $1", account.id)
+    assert [r["ip_address"] for r in audit] == [None]
+
+
+async def test_a_row_postgresql_refuses_does_not_stop_the_audit_trail(
+    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The bad row is dropped and counted; the rows queued with it, and after it, are written."""
+    account = await player(client)
+    audit = app.state.audit
+    rows = [Rejection(account.id, "/api/scores", n, ip) for n, ip in ((11, "1.2.3.4"), (12, "not-an-ip"), (13, None))]
+    for row in rows:
+        audit.record(row)
+    await asyncio.wait_for(audit.flush(), 10)
+    audit.record(Rejection(account.id, "/api/scores", 14, "5.6.7.8"))
+    await asyncio.wait_for(audit.flush(), 10)
+    written = await db.fetch(
+        "SELECT attempt_count, ip_address FROM rate_limit_audit WHERE user_id = $1 ORDER BY attempt_count", account.id
+    )
+    assert [(r["attempt_count"], r["ip_address"] and str(r["ip_address"])) for r in written] == [
+        (11, "1.2.3.4"),
+        (13, None),
+        (14, "5.6.7.8"),
+    ]
+    assert audit.refused == 1

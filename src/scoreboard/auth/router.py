@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
@@ -37,9 +38,19 @@ def get_limiter(request: Request) -> SlidingWindow:
 def client_of(request: HTTPConnection) -> service.Client:
     """Describe where the request comes from."""
     return service.Client(
-        ip=request.client.host if request.client else None,
+        ip=_address(request.client.host) if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
+
+
+def _address(host: str) -> str | None:
+    # Behind a trusted proxy uvicorn takes the client's address from X-Forwarded-For as sent, and PostgreSQL's inet
+    # columns refuse anything that is not an address: an unusable one is recorded as unknown.
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]

@@ -8,11 +8,21 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
+
 from scoreboard.db import Pool
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["user_id", "endpoint", "attempt_count", "limit_exceeded", "ip_address"]
+# What one bad row raises: a value PostgreSQL refuses (class 22), a broken constraint (class 23: the user is gone),
+# or one asyncpg cannot encode.
+ROW_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    ValueError,
+    TypeError,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class AuditWriter:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.refused = 0  # rows PostgreSQL would not take (invalid data): logged and dropped, not retried
         self.drain_seconds = 10.0
 
     def record(self, rejection: Rejection) -> None:
@@ -72,15 +83,33 @@ class AuditWriter:
             first = await self._queue.get()
             await asyncio.sleep(self._interval)  # let a burst gather into one COPY
             batch = [first, *self._take_batch(self._max_batch - 1)]
-            while True:
+            pending = batch
+            while pending:
                 try:
-                    await self._write(batch)
-                    break
+                    await self._write(pending)
+                    pending = []
+                except ROW_ERRORS:
+                    # A row PostgreSQL refuses would fail every retry of its batch and stop the whole trail.
+                    pending = await self._write_each(pending)
                 except Exception:
-                    log.exception("could not write %d rate-limit audit rows; retrying", len(batch))
+                    log.exception("could not write %d rate-limit audit rows; retrying", len(pending))
                     await asyncio.sleep(1.0)
             for _ in batch:
                 self._queue.task_done()
+
+    async def _write_each(self, rows: list[Rejection]) -> list[Rejection]:
+        """Write rows one at a time, dropping those refused; return the rest if PostgreSQL becomes unreachable."""
+        for i, row in enumerate(rows):
+            try:
+                await self._write([row])
+            except ROW_ERRORS as exc:
+                self.refused += 1
+                log.error("rate-limit audit: dropped a row PostgreSQL refuses (%r): %r", exc, row)
+            except Exception:
+                log.exception("could not write %d rate-limit audit rows; retrying", len(rows) - i)
+                await asyncio.sleep(1.0)
+                return rows[i:]
+        return []
 
     def _take_batch(self, most: int) -> list[Rejection]:
         batch: list[Rejection] = []
