@@ -24,6 +24,7 @@ from scoreboard.history import router as history
 from scoreboard.integrity.router import router as integrity_router
 from scoreboard.kit.bodylimit import BodyLimitMiddleware
 from scoreboard.kit.logging import configure_logging
+from scoreboard.kit.openapi import install_problem_openapi
 from scoreboard.kit.periodic import Periodic
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
     app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
+    install_problem_openapi(app)
     # The bare routes (below) skip middleware: they apply the body limit themselves, and so must anything added here.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Routing is a linear scan in this order: the award, the hottest route, is matched first.

@@ -100,3 +100,35 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_openapi_describes_every_error_as_the_app_renders_it(client: httpx.AsyncClient) -> None:
+    """Every documented 4xx/5xx is problem+json with the Problem schema; secured operations list 401, bodies 413."""
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Problem"]["required"]) == {"type", "title", "status"}
+    assert "HTTPValidationError" not in schemas
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    for operation in operations:
+        for code, response in operation["responses"].items():
+            if code[0] in "45":
+                assert response["content"] == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }, (operation["operationId"], code)
+        if operation.get("security"):
+            assert "401" in operation["responses"], operation["operationId"]
+        if "requestBody" in operation:
+            assert {"413", "422"} <= set(operation["responses"]), operation["operationId"]
+    award = spec["paths"]["/api/scores"]["post"]["responses"]
+    assert {"401", "403", "413", "422", "429"} <= set(award)
+
+
+async def test_a_validation_problem_has_the_documented_shape(client: httpx.AsyncClient) -> None:
+    """A real 422 carries the Problem schema's required fields and `errors` items with loc, msg and type."""
+    spec = (await client.get("/openapi.json")).json()
+    problem = spec["components"]["schemas"]["Problem"]
+    body = (await client.post("/api/auth/register", json={"username": "x"})).json()
+    assert set(problem["required"]) <= set(body)
+    assert set(body) <= set(problem["properties"])
+    item = problem["properties"]["errors"]["items"]
+    assert all(set(item["required"]) == set(error) for error in body["errors"])
