@@ -365,6 +365,8 @@ async def _cases(client: httpx.AsyncClient, db: asyncpg.Connection) -> list[tupl
         await client.post("/api/scores", headers=replay, json=target),
         await client.post("/api/scores", json={"actionId": "complete-quest"}),
         await client.post("/api/scores", headers={**account.headers, **server}, json={"actionId": "complete-quest"}),
+        await client.post("/api/scores", headers={"Authorization": "Bearer ", **server}, json=target),
+        await client.post("/api/scores", headers={"Authorization": "Basic eDp5", **server}, json=target),
         await client.post("/api/scores", headers={"Authorization": "Basic eDp5"}, json={"actionId": "complete-quest"}),
         await client.post("/api/scores", headers=headers, content=b"{not json"),
         await client.post("/api/scores", headers=headers, content=b'{"actionId": "complete-quest", "extra": 1}'),
@@ -389,7 +391,7 @@ async def test_the_award_is_served_before_routing_and_by_its_documented_route(
     assert ("POST", "/api/scores") in app.bare_routes  # type: ignore[attr-defined]
     assert "/api/scores" in (await client.get("/openapi.json")).json()["paths"]
     bare = await _cases(client, db)
-    statuses = [201, 201, 401, 400, 401, 422, 422, 422, 422, 422, 413, 413, 201, 400, 404, 422, 201]
+    statuses = [201, 201, 401, 400, 400, 400, 401, 422, 422, 422, 422, 422, 413, 413, 201, 400, 404, 422, 201]
     assert [shape[0] for shape in bare] == statuses
     assert bare[1][1]["idempotent-replayed"] == "true"
     app.bare_routes.clear()  # type: ignore[attr-defined]
