@@ -67,8 +67,8 @@ async def _from_api_key(request: HTTPConnection, key: str) -> Principal:
 
 async def resolve(conn: HTTPConnection, bearer: str | None, api_key: str | None) -> Principal | None:
     """Resolve the caller from a bearer token or an API key, if sent; invalid credentials are always a 401."""
-    # An Authorization header of any kind beside an API key is ambiguous too (an empty or Basic one included).
-    if api_key is not None and (bearer is not None or conn.headers.get("authorization")):
+    # Any Authorization header beside an API key is ambiguous, a bearer token (read from it) or an empty or Basic one.
+    if api_key is not None and conn.headers.get("authorization"):
         raise BadRequest("Send either a bearer token or an API key, not both.")
     if api_key is not None:
         return await _from_api_key(conn, api_key)
