@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from scoreboard.auth.passwords import MAX_BYTES
 from scoreboard.kit.schemas import Schema
 
 # The seed's CHECK constraint, checked here first so the client gets a 422 instead of a database error.
@@ -30,8 +31,8 @@ def _email(value: str) -> str:
 def _password(value: str) -> str:
     size = len(value.encode())
     # bcrypt reads only the first 72 bytes: a longer password would be silently truncated.
-    if size < 8 or size > 72:
-        raise ValueError(f"password must be 8 to 72 bytes in UTF-8 (this one is {size})")
+    if size < 8 or size > MAX_BYTES:
+        raise ValueError(f"password must be 8 to {MAX_BYTES} bytes in UTF-8 (this one is {size})")
     if "\x00" in value:
         raise ValueError("password must not contain NUL characters")
     return value
