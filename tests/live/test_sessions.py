@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Literal
 from uuid import uuid4
 
 from redis.asyncio import Redis
@@ -24,18 +24,15 @@ async def _unused_snapshot() -> Event:
     raise AssertionError("a session write must not read the board")
 
 
-def _client(*, signed_in: bool, kind: str = "sse", connected_at: float | None = None) -> Client:
-    client = Client(
-        kind="ws" if kind == "ws" else "sse",
+def _client(*, signed_in: bool, kind: Literal["sse", "ws"] = "sse") -> Client:
+    return Client(
+        kind=kind,
         send=_unused_send,
         limit=10,
         limits=Limits(queue=4, stall_seconds=1, lifetime_seconds=60, retry_ms=100),
         snapshot=_unused_snapshot,
         user_id=uuid4() if signed_in else None,
     )
-    if connected_at is not None:
-        client.connected_at = connected_at
-    return client
 
 
 async def test_every_session_of_many_chunks_gets_the_seed_fields_and_ttl(redis: Redis) -> None:
