@@ -136,7 +136,7 @@ async def _direct_writes_keep_the_byte_order() -> None:
         assert fd >= 0
         # More than the socket takes: a part goes directly, the rest through the transport, right behind it.
         big = bytes(range(256)) * 8192
-        (sent,) = spreader.write([(fd, big)])
+        (sent,) = spreader.write([fd], [big])
         assert 0 < sent < len(big)
         assert writer.finish(big, sent) == WRITTEN
         expected += big
@@ -153,7 +153,7 @@ async def _direct_writes_keep_the_byte_order() -> None:
                 await asyncio.sleep(0.01)
         # Drained: direct writes again, in order.
         assert writer.idle_fd() == fd
-        assert spreader.write([(fd, b"direct again")]) == [len(b"direct again")]
+        assert spreader.write([fd], [b"direct again"]) == [len(b"direct again")]
         assert writer.finish(b"direct again", len(b"direct again")) == WRITTEN
         expected += b"direct again"
         # Paused, disconnected or closing: never written directly.

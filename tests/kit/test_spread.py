@@ -26,7 +26,7 @@ def test_every_socket_gets_its_own_chunk_once(pairs: list[tuple[socket.socket, s
     spreader = Spreader(threads)
     try:
         chunks = [f"chunk {i}\n".encode() for i in range(len(pairs))]
-        sent = spreader.write([(ours.fileno(), chunk) for (ours, _), chunk in zip(pairs, chunks, strict=True)])
+        sent = spreader.write([ours.fileno() for ours, _ in pairs], chunks)
     finally:
         spreader.close()
     assert sent == [len(chunk) for chunk in chunks]
@@ -47,7 +47,7 @@ def test_a_full_socket_takes_part_or_nothing_and_a_closed_one_fails() -> None:
         spreader = Spreader(1)
         big = b"y" * 1_000_000
         try:
-            sent = spreader.write([(full.fileno(), big), (gone.fileno(), b"z"), (fine.fileno(), b"ok")])
+            sent = spreader.write([full.fileno(), gone.fileno(), fine.fileno()], [big, b"z", b"ok"])
         finally:
             spreader.close()
         assert 0 <= sent[0] < len(big)  # it would block: nothing or a part, never an error
@@ -57,3 +57,15 @@ def test_a_full_socket_takes_part_or_nothing_and_a_closed_one_fails() -> None:
     finally:
         for s in (full, full_peer, gone, fine, fine_peer):
             s.close()
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_a_negative_descriptor_is_skipped(pairs: list[tuple[socket.socket, socket.socket]], threads: int) -> None:
+    (one, one_peer), (two, two_peer) = pairs[:2]
+    spreader = Spreader(threads)
+    try:
+        sent = spreader.write([one.fileno(), -1, two.fileno()], [b"a", b"skipped", b"b"])
+    finally:
+        spreader.close()
+    assert sent == [1, 0, 1]
+    assert (one_peer.recv(10), two_peer.recv(10)) == (b"a", b"b")

@@ -22,15 +22,20 @@ class Spreader:
         self.jobs = 0  # how many writes were attempted, for tests and diagnostics
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="live-write") if threads > 0 else None
 
-    def write(self, jobs: Sequence[tuple[int, bytes]]) -> list[int]:
+    def write(self, fds: Sequence[int], chunks: Sequence[bytes]) -> list[int]:
         """Write each chunk to its descriptor at most once; return the bytes each took (0: none; -1: an error)."""
-        sent = [0] * len(jobs)  # a job nobody got to stays 0: the caller hands it to its transport
-        work = iter(enumerate(jobs))  # shared: whichever thread is free takes the next job
+        # Parallel lists rather than (fd, chunk) pairs: a broadcast builds them with C-level passes (see Roster).
+        # A negative descriptor is skipped: the caller delivers that one another way.
+        sent = [0] * len(fds)  # a job nobody got to stays 0: the caller hands it to its transport
+        work = iter(range(len(fds)))  # shared: whichever thread is free takes the next job
 
         def run() -> None:
-            for i, (fd, chunk) in work:
+            for i in work:
+                fd = fds[i]
+                if fd < 0:
+                    continue
                 try:
-                    sent[i] = os.write(fd, chunk)
+                    sent[i] = os.write(fd, chunks[i])
                 except BlockingIOError:
                     pass
                 except OSError:
@@ -51,7 +56,7 @@ class Spreader:
             # Blocks the event loop until every helper is done, as one thread writing them all would have: the
             # caller settles the jobs next, and no helper may still be writing to these sockets then.
             wait(helpers)
-        self.jobs += len(jobs)
+        self.jobs += len(fds)
         return sent
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from scoreboard.kit.eager import run_eagerly
 from scoreboard.kit.rawsend import FULL, GONE, WRITTEN_FULL, ChunkWriter
 from scoreboard.live import events
 from scoreboard.live.events import Event
+from scoreboard.live.roster import Roster
 
 log = logging.getLogger(__name__)
 Send = Callable[[Any], Coroutine[Any, Any, None]]
@@ -54,6 +55,7 @@ class Client:
         "_limits",
         "_needs_snapshot",
         "_queue",
+        "_roster",
         "_send",
         "_snapshot",
         "_writer",
@@ -107,7 +109,10 @@ class Client:
         self._inflight: asyncio.Task[None] | None = None
         self._drainer: asyncio.Task[None] | None = None  # exists only while the client lags or is closing
         self._handler: asyncio.Task[Any] | None = None
-        self._floor = 0  # the last event id delivered or covered by a snapshot
+        # Events up to this id are not sent: a snapshot or the opening replay covered them, or they were delivered
+        # (a roster's whole writes are not recorded here: every later event has a higher id anyway).
+        self._floor = 0
+        self._roster: Roster | None = None  # the hub's, while attached
         self._allowance = 0  # extra queue room for an opening replay, which may be longer than the queue
         self._closing: str | None = None
         self._ended = False
@@ -117,8 +122,14 @@ class Client:
         """Whether events reach this client's socket without going through the ASGI `send`."""
         return self._writer is not None
 
-    def start(self, replay: list[Event] | None, last_event_id: int | None) -> None:
-        """Open with the missed events when they are all held, else with a snapshot."""
+    @property
+    def floor(self) -> int:
+        """Events up to this id are not sent to this client."""
+        return self._floor
+
+    def start(self, replay: list[Event] | None, last_event_id: int | None, roster: Roster | None = None) -> None:
+        """Open with the missed events when they are all held, else with a snapshot; join `roster` once caught up."""
+        self._roster = roster
         if replay is not None and last_event_id is not None:
             self._floor = last_event_id
             self._queue = deque(replay)
@@ -156,11 +167,11 @@ class Client:
             return True
         return self._after(event, outcome)
 
-    def wrote(self, event: Event, job: tuple[int, bytes], sent: int) -> None:
+    def wrote(self, event: Event, chunk: bytes, sent: int) -> None:
         """Settle a direct write (see `direct_jobs`) that took `sent` bytes; the rest goes through the transport."""
         assert self._writer is not None
         try:
-            outcome = self._writer.finish(job[1], sent)
+            outcome = self._writer.finish(chunk, sent)
         except Exception:  # the connection is gone: stop serving it
             self._end()
             return
@@ -198,6 +209,8 @@ class Client:
         """Send everything through the drainer (after `inflight`, a write still under way) until it catches up."""
         if inflight is not None:
             self._inflight = inflight
+        if self._roster is not None:
+            self._roster.leave(self)
         self._backlogged = True
         self._kick()
 
@@ -235,6 +248,8 @@ class Client:
             self._handler = None
             self._closing = self._closing or "lost"
             self._ended = True
+            if self._roster is not None:
+                self._roster.leave(self)
             for task in (self._inflight, self._drainer):
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
@@ -244,6 +259,8 @@ class Client:
         if not self._ended:
             self._ended = True
             self._closing = self._closing or "ended"
+            if self._roster is not None:
+                self._roster.leave(self)
             if self._handler is not None and self._handler is not asyncio.current_task():
                 self._handler.cancel()
 
@@ -282,6 +299,7 @@ class Client:
                 self._end()
             else:
                 self._backlogged = False
+                self._go_direct()
         except Stalled:
             log.warning("live client %s stalled for %ss; disconnected", self.id, self._limits.stall_seconds)
             if self._writer is not None:
@@ -292,6 +310,12 @@ class Client:
             self._end()
         finally:
             self._drainer = None
+
+    def _go_direct(self) -> None:
+        """Caught up: from now on the hub may write events straight to the socket (see Roster)."""
+        parts = self._writer.direct_parts() if self._writer is not None else None
+        if parts is not None and self._roster is not None and not self._ended:
+            self._roster.enter(self, *parts)
 
     def _last_words(self, reason: str) -> Awaitable[None]:
         if self._finish is not None:
@@ -307,15 +331,16 @@ class Client:
             raise Stalled from None
 
 
-def direct_jobs(clients: Iterable[Client], event: Event) -> tuple[list[Client], list[tuple[int, bytes]]]:
-    """Pick the clients whose sockets take `event` directly, with the (socket, chunk) to write; `push` to the rest."""
-    # The broadcaster's hot loop over 10,000 streams, so one function with no per-client call but the socket's
-    # check. Direct: a plain transport with nothing buffered (ChunkWriter.idle_fd), and a client that is not
-    # catching up, closing, or already past this event.
+def direct_jobs(clients: Iterable[Client], event: Event) -> tuple[list[Client], list[int], list[bytes]]:
+    """Pick the clients whose sockets take `event` directly, with the sockets and chunks to write; `push` the rest."""
+    # Heartbeats, and events when the roster cannot serve (see Roster): one function with no per-client call but
+    # the socket's check. Direct: a plain transport with nothing buffered (ChunkWriter.idle_fd), and a client
+    # that is not catching up, closing, or already past this event.
     direct: list[Client] = []
-    jobs: list[tuple[int, bytes]] = []
+    fds: list[int] = []
+    chunks: list[bytes] = []
     eid = event.id
-    chunks: dict[int, bytes] = {}
+    table: dict[int, bytes] = {}
     for client in clients:
         writer = client._writer
         fd = -1
@@ -330,20 +355,21 @@ def direct_jobs(clients: Iterable[Client], event: Event) -> tuple[list[Client], 
             client.push(event)
             continue
         limit = client.limit
-        chunk = chunks.get(limit)
+        chunk = table.get(limit)
         if chunk is None:
-            chunk = chunks[limit] = event.chunk(limit)
+            chunk = table[limit] = event.chunk(limit)
         direct.append(client)
-        jobs.append((fd, chunk))
-    return direct, jobs
+        fds.append(fd)
+        chunks.append(chunk)
+    return direct, fds, chunks
 
 
-def settle(direct: Sequence[Client], jobs: Sequence[tuple[int, bytes]], sent: Sequence[int], event: Event) -> None:
+def settle(direct: Sequence[Client], chunks: Sequence[bytes], sent: Sequence[int], event: Event) -> None:
     """`wrote` for many clients; a whole write only moves the client's floor, as `wrote` would."""
     eid = event.id
-    for client, job, n in zip(direct, jobs, sent, strict=True):
-        if n == len(job[1]):
+    for client, chunk, n in zip(direct, chunks, sent, strict=True):
+        if n == len(chunk):
             if eid:
                 client._floor = eid
         else:
-            client.wrote(event, job, n)
+            client.wrote(event, chunk, n)

@@ -26,6 +26,7 @@ from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.live import events, sessions
 from scoreboard.live.client import Client, Limits, direct_jobs, settle
 from scoreboard.live.events import Event
+from scoreboard.live.roster import Roster
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 100  # the largest board a stream may ask for
@@ -61,6 +62,7 @@ class Hub:
             settings.stream_retry_ms,
         )
         self.clients: set[Client] = set()
+        self.roster = Roster()  # the same clients, split by how events reach them
         self.subscribed = asyncio.Event()
         self.draining = False
         self.last_id: int | None = None  # the last event received since (re)subscribing
@@ -132,7 +134,8 @@ class Hub:
 
     def attach(self, client: Client, last_event_id: int | None) -> None:
         """Add a client; it opens with the events it missed if all are held, else with a snapshot."""
-        client.start(self._replay_after(last_event_id), last_event_id)
+        self.roster.add(client)
+        client.start(self._replay_after(last_event_id), last_event_id, self.roster)
         if self.draining:  # it passed the door just as shutdown began
             client.close("shutdown")
         self.clients.add(client)
@@ -148,6 +151,7 @@ class Hub:
     def detach(self, client: Client) -> None:
         """Forget a client."""
         self.clients.discard(client)
+        self.roster.remove(client)
         _drop(self._limits, client.limit)
         if client.ip:
             _drop(self._per_ip, client.ip)
@@ -272,7 +276,10 @@ class Hub:
         self.last_id = event.id
         self._version += 1
         await self._widen(event)
-        self._deliver(self.clients, event)
+        if self.spreader.threads and len(self.clients) >= self.spread_from and event.id > self.roster.floor:
+            self.roster.broadcast(event, self.spreader)
+        else:  # few clients, no threads, or one just given a snapshot newer than this event
+            self._deliver(self.clients, event)
         self._ranks_after(event)
 
     def _deliver(self, clients: Iterable[Client], event: Event) -> None:
@@ -282,9 +289,9 @@ class Hub:
             for client in clients:
                 client.push(event)
             return
-        direct, jobs = direct_jobs(clients, event)
+        direct, fds, chunks = direct_jobs(clients, event)
         # No await from the first direct job to the last settled: nothing else may write to these sockets meanwhile.
-        settle(direct, jobs, self.spreader.write(jobs), event)
+        settle(direct, chunks, self.spreader.write(fds, chunks), event)
 
     async def _widen(self, event: Event) -> None:
         board = event.payload.get("leaderboard")
