@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -313,6 +314,28 @@ async def test_heartbeats_reach_every_stream_when_written_in_slices(live: Live) 
                 async with asyncio.timeout(3):
                     while (await stream.frame()).comment != "heartbeat":
                         pass
+
+
+async def test_each_tick_beats_one_part_of_the_streams_and_every_stream_once_a_period(live: Live) -> None:
+    async with live(stream_heartbeat_seconds=3600) as (base, client, hub), contextlib.AsyncExitStack() as stack:
+        hub.beat_parts = 3
+        alice = await player(client)
+        streams = [await stack.enter_async_context(sse(base)) for _ in range(9)]
+        for stream in streams:
+            await stream.until("snapshot")
+        beats = [0] * len(streams)
+        for _ in range(hub.beat_parts):
+            part = [c for c in hub.clients if c.id.int % 3 == hub._phase % 3]
+            await hub.tick()
+            await award(client, alice)  # a marker: what a stream reads before it came after the tick
+            beaten = 0
+            for i, stream in enumerate(streams):
+                while (frame := await stream.frame()).event != "score_update":
+                    if frame.comment == "heartbeat":
+                        beats[i] += 1
+                        beaten += 1
+            assert beaten == len(part)
+        assert beats == [1] * len(streams)
 
 
 async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:
