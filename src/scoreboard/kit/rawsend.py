@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -119,14 +118,15 @@ class ChunkWriter:
             return -1
         return self._fd
 
-    def direct_parts(self) -> tuple[int, Callable[[], bool], Callable[[], int]] | None:
-        """The socket's descriptor, with its transport's `is_closing` and `get_write_buffer_size`; None: none."""
-        # For a Roster, which calls both before each direct write. They imply `idle_fd`'s other checks: uvicorn
-        # marks a cycle disconnected only in `connection_lost`, after the transport began closing, and a transport
-        # with an empty buffer has resumed writing (uvloop and asyncio resume at or below the low-water mark).
+    def direct_parts(self) -> tuple[int, Any] | None:
+        """The socket's descriptor and its transport, for a Roster; None when chunks may never go to it directly."""
+        # A Roster checks the transport's `is_closing` and `get_write_buffer_size` before each direct write. They
+        # imply `idle_fd`'s other checks: uvicorn marks a cycle disconnected only in `connection_lost`, after the
+        # transport began closing, and a transport with an empty buffer has resumed writing (uvloop and asyncio
+        # resume at or below the low-water mark).
         if self._fd < 0:
             return None
-        return self._fd, self._transport.is_closing, self._transport.get_write_buffer_size
+        return self._fd, self._transport
 
     def finish(self, chunk: bytes, sent: int) -> int:
         """After `sent` bytes of `chunk` went to `idle_fd()` directly (-1: an error), write the rest as `offer` does."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import compress
 from operator import call, ne, or_
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoreboard.kit.spread import Spreader
 from scoreboard.live.events import Event
@@ -23,14 +23,17 @@ class Roster:
     # write, and settling them ~3 ms after the last. The decision is now kept up to date as clients change state
     # (`enter`, `leave`), so a broadcast only checks each socket (C-level passes) and settles the exceptions.
 
-    __slots__ = ("_at", "busy", "clients", "closing", "fds", "floor", "limits", "others")
+    __slots__ = ("_at", "busy", "clients", "closing", "fds", "floor", "limits", "others", "transports")
 
     def __init__(self) -> None:
         self.clients: list[Client] = []
         self.fds: list[int] = []
         self.limits: list[int] = []
-        self.closing: list[Callable[[], bool]] = []  # each transport's is_closing
-        self.busy: list[Callable[[], int]] = []  # each transport's get_write_buffer_size
+        self.transports: list[Any] = []
+        # Each transport's class's is_closing and get_write_buffer_size: shared functions, not a bound method per
+        # client (10,000 of those would be ~1.3 MB).
+        self.closing: list[Callable[[Any], bool]] = []
+        self.busy: list[Callable[[Any], int]] = []
         self.others: set[Client] = set()  # attached, not direct: pushed one by one
         # The highest event id a client had already been given (by a snapshot) when it went direct: an event
         # up to it must go through `push`, which skips what a client already has.
@@ -52,8 +55,8 @@ class Roster:
         self.leave(client)
         self.others.discard(client)
 
-    def enter(self, client: Client, fd: int, closing: Callable[[], bool], busy: Callable[[], int]) -> None:
-        """Write events to this attached client's socket `fd` directly from now on."""
+    def enter(self, client: Client, fd: int, transport: Any) -> None:
+        """Write events to this attached client's socket `fd` (its `transport`'s) directly from now on."""
         if client not in self.others:
             return  # detached meanwhile, or already direct
         self.others.discard(client)
@@ -61,8 +64,10 @@ class Roster:
         self.clients.append(client)
         self.fds.append(fd)
         self.limits.append(client.limit)
-        self.closing.append(closing)
-        self.busy.append(busy)
+        self.transports.append(transport)
+        kind = type(transport)
+        self.closing.append(kind.is_closing)
+        self.busy.append(kind.get_write_buffer_size)
         self.floor = max(self.floor, client.floor)
 
     def leave(self, client: Client) -> None:
@@ -75,6 +80,7 @@ class Roster:
         _take(self.clients, at)
         _take(self.fds, at)
         _take(self.limits, at)
+        _take(self.transports, at)
         _take(self.closing, at)
         _take(self.busy, at)
         if at != last:
@@ -90,7 +96,8 @@ class Roster:
         chunks = list(map(table.__getitem__, self.limits))
         # A socket with bytes still queued in its transport (written after a partial send) must get this event
         # behind them, and a closing one may already have lost its descriptor to a new connection: both are pushed.
-        refused = list(compress(range(count), map(or_, map(call, self.closing), map(call, self.busy))))
+        closing, busy = map(call, self.closing, self.transports), map(call, self.busy, self.transports)
+        refused = list(compress(range(count), map(or_, closing, busy)))
         for i in refused:
             fds[i] = -1
         for client in tuple(self.others):
