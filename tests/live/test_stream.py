@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -336,6 +337,21 @@ async def test_each_tick_beats_one_part_of_the_streams_and_every_stream_once_a_p
                         beaten += 1
             assert beaten == len(part)
         assert beats == [1] * len(streams)
+
+
+async def test_heartbeats_keep_their_period_while_redis_stalls(live: Live, redis: Redis) -> None:
+    """Session writes queue behind the heartbeat: a Redis that takes seconds to answer cannot stretch it."""
+    async with live(stream_heartbeat_seconds=2) as (base, _, _hub), sse(base) as stream:
+        await stream.until("snapshot")
+        await redis.execute_command("CLIENT", "PAUSE", "8000", "WRITE")  # scripts wait: every session write does
+        try:
+            started, beats = time.monotonic(), 0
+            while beats < 2:
+                beats += (await stream.frame(within=10)).comment == "heartbeat"
+            # One every 2 s: two within ~4 s. Waiting for the sessions after each part would take 8 s or more.
+            assert time.monotonic() - started < 6
+        finally:
+            await redis.execute_command("CLIENT", "UNPAUSE")
 
 
 async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:

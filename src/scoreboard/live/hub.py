@@ -83,9 +83,10 @@ class Hub:
         self._ticker = Periodic("live-heartbeat", self.tick, every=every)
         self._empty = asyncio.Event()
         self._empty.set()
-        # Session hashes and first ranks are written in batches: a reconnect storm of thousands of clients
-        # must not become thousands of Redis round trips competing with awards for the connection pool.
-        self._opened: list[Client] = []
+        # Session hashes and ranks are written in batches: a reconnect storm of thousands of clients must not
+        # become thousands of Redis round trips competing with awards for the connection pool. New streams and
+        # each heartbeat's part queue here; a heartbeat never waits for Redis (a slow Redis would stretch it).
+        self._saving: list[Client] = []
         self._closed: list[Client] = []
         self._flusher: asyncio.Task[None] | None = None
         self.spreader = Spreader(settings.stream_write_threads)
@@ -151,7 +152,7 @@ class Hub:
             self._per_ip[client.ip] += 1
         if client.user_id is not None:
             self._by_user.setdefault(client.user_id, set()).add(client)
-        self._opened.append(client)
+        self._saving.append(client)
         self._schedule_flush()
 
     def detach(self, client: Client) -> None:
@@ -178,17 +179,18 @@ class Hub:
 
     async def _flush(self) -> None:
         try:
-            while self._opened or self._closed:
+            while self._saving or self._closed:
                 await asyncio.sleep(FLUSH_DELAY_SECONDS)
-                opened, closed = self._opened, self._closed
-                self._opened, self._closed = [], []
+                # A client queued twice (a heartbeat while Redis was slow, then the next one) is written once.
+                saving, closed = list(dict.fromkeys(self._saving)), self._closed
+                self._saving, self._closed = [], []
                 try:
                     await sessions.close_sessions(self.redis, [c.id for c in closed])
                 except RedisError as exc:
                     log.debug("ended live sessions not deleted (%s); they expire with their TTL", exc)
                 try:
-                    await sessions.save(self.redis, opened, self.instance, still=self.clients)
-                    await self.check_ranks([c for c in opened if c.user_id is not None and c in self.clients])
+                    await sessions.save(self.redis, saving, self.instance, still=self.clients)
+                    await self.check_ranks([c for c in saving if c.user_id is not None and c in self.clients])
                 except RedisError as exc:
                     log.debug("live sessions not written (%s); the next heartbeat writes them", exc)
         finally:
@@ -357,7 +359,7 @@ class Hub:
                         self._apply(client, event)
 
     async def tick(self) -> None:
-        """For the next part of the clients: heartbeat, end those past their lifetime, refresh sessions and ranks."""
+        """For the next part of the clients: heartbeat, end those past their lifetime, queue sessions and ranks."""
         parts = self.beat_parts
         phase = self._phase % parts
         self._phase = phase + 1
@@ -377,5 +379,5 @@ class Hub:
             if start:
                 await asyncio.sleep(0)
             self._deliver(beating[start : start + self.beat_slice], beat)
-        await sessions.save(self.redis, clients, self.instance, still=self.clients)
-        await self.check_ranks(clients)
+        self._saving.extend(clients)
+        self._schedule_flush()
