@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from types import SimpleNamespace
-from typing import Any
 
 from redis.asyncio import Redis
 
-from scoreboard.kit.rawsend import ChunkWriter, frame
 from scoreboard.kit.spread import Spreader
-from scoreboard.live.client import Client, Limits
 from scoreboard.live.events import Event
-from scoreboard.live.roster import Roster
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
+from tests.live.sockets import attached
 from tests.live.streams import sse
-
-LIMITS = Limits(queue=64, stall_seconds=5.0, lifetime_seconds=3600.0, retry_ms=3000)
 
 
 def _update(event_id: int) -> Event:
@@ -31,75 +22,8 @@ def _update(event_id: int) -> Event:
     return Event.from_message(json.dumps({**body, **extra}))
 
 
-async def _snapshot() -> Event:
-    return Event.build("snapshot", 0, eventId=0, leaderboard=[], totalPlayers=0)
-
-
-class _Streams:
-    """Server-side TCP transports with a Client each (writing like uvicorn's cycle), and the peers' sockets."""
-
-    def __init__(self, roster: Roster) -> None:
-        self.roster = roster
-        self.clients: list[Client] = []
-        self.transports: list[asyncio.Transport] = []
-        self.peers: list[socket.socket] = []
-
-    def read(self, peer: socket.socket) -> bytes:
-        """Everything the peer has been sent so far."""
-        peer.setblocking(False)
-        received = b""
-        while True:
-            try:
-                chunk = peer.recv(1 << 20)
-            except BlockingIOError:
-                return received
-            if not chunk:
-                return received
-            received += chunk
-
-
-@asynccontextmanager
-async def _streams(count: int) -> AsyncIterator[_Streams]:
-    loop = asyncio.get_running_loop()
-    accepted: asyncio.Queue[asyncio.Transport] = asyncio.Queue()
-
-    class Server(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            accepted.put_nowait(transport)  # type: ignore[arg-type]
-
-    server = await loop.create_server(Server, "127.0.0.1", 0)
-    streams = _Streams(Roster())
-    try:
-        for _ in range(count):
-            peer = socket.socket()
-            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            peer.connect(server.sockets[0].getsockname()[:2])
-            transport = await accepted.get()
-            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            cycle = SimpleNamespace(transport=transport, flow=SimpleNamespace(write_paused=False), disconnected=False)
-
-            async def send(message: dict[str, Any], transport: asyncio.Transport = transport) -> None:
-                transport.write(frame(message["body"]))
-
-            writer = ChunkWriter(cycle)
-            client = Client(kind="sse", send=send, limit=10, limits=LIMITS, snapshot=_snapshot, writer=writer)
-            streams.roster.add(client)
-            client.start(None, None, streams.roster)
-            streams.clients.append(client)
-            streams.transports.append(transport)
-            streams.peers.append(peer)
-        await eventually(lambda: asyncio.sleep(0, len(streams.roster.clients) == count))
-        yield streams
-    finally:
-        for transport in streams.transports:
-            transport.abort()
-        for peer in streams.peers:
-            peer.close()
-        server.close()
-
-
 async def test_caught_up_clients_go_direct_and_leave_when_they_close_or_are_removed() -> None:
-    async with _streams(3) as streams:
+    async with attached(3) as streams:
         roster, (one, two, three) = streams.roster, streams.clients
         assert set(roster.clients) == {one, two, three}
         assert roster.fds == [t.get_extra_info("socket").fileno() for t in streams.transports]
@@ -114,7 +38,7 @@ async def test_caught_up_clients_go_direct_and_leave_when_they_close_or_are_remo
 
 
 async def test_a_broadcast_writes_each_socket_once_and_pushes_the_others() -> None:
-    async with _streams(3) as streams:
+    async with attached(3) as streams:
         roster, spreader = streams.roster, Spreader(1)
         lagging = streams.clients[2]
         lagging.close("lifetime")  # off the roster: the event reaches it through push (it is closing: dropped)
@@ -132,7 +56,7 @@ async def test_a_broadcast_writes_each_socket_once_and_pushes_the_others() -> No
 
 
 async def test_bytes_still_in_a_transport_go_out_before_the_event() -> None:
-    async with _streams(2) as streams:
+    async with attached(2) as streams:
         (busy, idle), (busy_transport, _), (busy_peer, idle_peer) = streams.clients, streams.transports, streams.peers
         streams.read(busy_peer)  # the opening snapshot
         backlog = bytes(range(256)) * 4096  # far more than the socket holds: the transport keeps the rest
@@ -156,7 +80,7 @@ async def test_bytes_still_in_a_transport_go_out_before_the_event() -> None:
 
 
 async def test_a_closing_socket_is_never_written_directly() -> None:
-    async with _streams(2) as streams:
+    async with attached(2) as streams:
         (gone, kept), (gone_transport, _) = streams.clients, streams.transports
         streams.read(streams.peers[0])
         gone_transport.close()  # its descriptor may be another connection's by the time the hub hears of it

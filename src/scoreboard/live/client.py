@@ -284,6 +284,8 @@ class Client:
                         log.warning("live client %s: no snapshot (%r); asking it to reconnect", self.id, exc)
                         self._closing, self._queue = self._closing or "unavailable", None
                         break
+                    if self._needs_snapshot:
+                        continue  # asked for again during the read (the events had a gap): this one may be older
                     self._floor = max(self._floor, event.id)
                 else:
                     assert self._queue is not None
