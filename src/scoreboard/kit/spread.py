@@ -19,7 +19,7 @@ class Spreader:
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.jobs = 0  # how many writes were attempted, for tests and diagnostics
+        self.jobs = 0  # how many writes were asked for (skipped descriptors too), for tests and diagnostics
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="live-write") if threads > 0 else None
 
     def write(self, fds: Sequence[int], chunks: Sequence[bytes]) -> list[int]:
