@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +17,14 @@ from scoreboard.live.roster import Roster
 from tests.live.conftest import eventually
 
 LIMITS = Limits(queue=64, stall_seconds=5.0, lifetime_seconds=3600.0, retry_ms=3000)
+
+
+def update(event_id: int) -> Event:
+    """A seed-format score_update with this id, as the hub receives it from Redis."""
+    rows = [{"rank": 1, "userId": "u0", "score": 10 * event_id, "username": "u"}]
+    body = {"type": "score_update", "userId": "u0", "newScore": 10 * event_id, "scoreChange": 10, "actionId": "x"}
+    extra = {"rank": 1, "timestamp": "t", "leaderboard": rows, "eventId": event_id}
+    return Event.from_message(json.dumps({**body, **extra}))
 
 
 async def _snapshot() -> Event:

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from scoreboard.live.events import Event
 from tests.live.conftest import eventually
-from tests.live.sockets import attached
-
-
-def _update(event_id: int) -> Event:
-    body = {"type": "score_update", "userId": "u0", "newScore": 10, "scoreChange": 10, "actionId": "x", "rank": 1}
-    return Event.from_message(json.dumps({**body, "timestamp": "t", "leaderboard": [], "eventId": event_id}))
+from tests.live.sockets import attached, update
 
 
 async def test_a_snapshot_read_before_a_gap_is_not_sent_after_it() -> None:
@@ -32,7 +26,7 @@ async def test_a_snapshot_read_before_a_gap_is_not_sent_after_it() -> None:
         client.resnapshot()
         gate.set()
         await eventually(lambda: asyncio.sleep(0, client in streams.roster.clients))
-        client.push(_update(6))
+        client.push(update(6))
         received = b""
         async with asyncio.timeout(5):
             while b"id: 6\n" not in received:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from redis.asyncio import Redis
 
 from scoreboard.kit.spread import Spreader
-from scoreboard.live.events import Event
 from tests.accounts import player
 from tests.live.conftest import Live, award, eventually
-from tests.live.sockets import attached
+from tests.live.sockets import attached, update
 from tests.live.streams import sse
-
-
-def _update(event_id: int) -> Event:
-    rows = [{"rank": 1, "userId": "u0", "score": 10 * event_id, "username": "u"}]
-    body = {"type": "score_update", "userId": "u0", "newScore": 10 * event_id, "scoreChange": 10, "actionId": "x"}
-    extra = {"rank": 1, "timestamp": "t", "leaderboard": rows, "eventId": event_id}
-    return Event.from_message(json.dumps({**body, **extra}))
 
 
 async def test_caught_up_clients_go_direct_and_leave_when_they_close_or_are_removed() -> None:
@@ -43,11 +34,11 @@ async def test_a_broadcast_writes_each_socket_once_and_pushes_the_others() -> No
         lagging = streams.clients[2]
         lagging.close("lifetime")  # off the roster: the event reaches it through push (it is closing: dropped)
         try:
-            roster.broadcast(_update(1), spreader)
+            roster.broadcast(update(1), spreader)
         finally:
             spreader.close()
         await asyncio.sleep(0.1)
-        chunk = _update(1).chunk(10)
+        chunk = update(1).chunk(10)
         received = [streams.read(peer) for peer in streams.peers]
         assert received[0].endswith(chunk)
         assert received[1].endswith(chunk)
@@ -65,10 +56,10 @@ async def test_bytes_still_in_a_transport_go_out_before_the_event() -> None:
         assert busy in streams.roster.clients  # nothing told the roster: the broadcast itself must notice
         spreader = Spreader(1)
         try:
-            streams.roster.broadcast(_update(1), spreader)
+            streams.roster.broadcast(update(1), spreader)
         finally:
             spreader.close()
-        chunk = _update(1).chunk(10)
+        chunk = update(1).chunk(10)
         received = b""
         async with asyncio.timeout(10):
             while not received.endswith(chunk):
@@ -86,14 +77,14 @@ async def test_a_closing_socket_is_never_written_directly() -> None:
         gone_transport.close()  # its descriptor may be another connection's by the time the hub hears of it
         spreader = Spreader(1)
         try:
-            streams.roster.broadcast(_update(1), spreader)
+            streams.roster.broadcast(update(1), spreader)
         finally:
             spreader.close()
         await asyncio.sleep(0.1)
         assert streams.read(streams.peers[0]) == b""
         assert gone not in streams.roster.clients  # it found out on the way: ended
         assert kept in streams.roster.clients
-        assert streams.read(streams.peers[1]).endswith(_update(1).chunk(10))
+        assert streams.read(streams.peers[1]).endswith(update(1).chunk(10))
 
 
 async def test_a_stream_goes_direct_after_its_snapshot_and_off_the_roster_when_it_ends(live: Live) -> None:
@@ -125,5 +116,5 @@ async def test_an_event_a_stream_has_from_its_snapshot_is_not_sent_again(live: L
             await eventually(lambda: asyncio.sleep(0, hub.roster.floor == ahead))
             for event_id in (ahead, ahead + 1):
                 await redis.set("leaderboard:seq", event_id)
-                await redis.publish("leaderboard:updates", _update(event_id).text)
+                await redis.publish("leaderboard:updates", update(event_id).text)
             assert (await stream.until("score_update")).id == ahead + 1
