@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -27,19 +26,10 @@ from scoreboard import migrate
 from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded import EmbeddedServers
-from tests.urls import with_database
+from tests.fixtures.servers import TEST_SECRET, Servers
+from tests.fixtures.urls import with_database
 
-TEST_SECRET = "test-secret-" + "x" * 40
-pytest_plugins = ["tests.processes", "tests.served"]  # fixtures for tests that start server processes
-
-
-@dataclass(frozen=True)
-class Servers:
-    """Where the session's PostgreSQL and Redis are."""
-
-    admin_url: str
-    redis_url: str
-    embedded: bool
+pytest_plugins = ["tests.fixtures.processes", "tests.fixtures.served"]  # fixtures for tests that start server processes
 
 
 def _stop_abandoned_test_servers() -> None:

@@ -11,7 +11,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
-from tests.accounts import PASSWORD, Account, admin, login, player, register
+from tests.fixtures.accounts import PASSWORD, Account, admin, login, player, register
+from tests.fixtures.problems import assert_problem
 
 PUBLIC, ANY_CALLER, USER, ADMIN = "public", "any-caller", "user", "admin"
 
@@ -110,15 +111,6 @@ SMUGGLED = [
     {"emailVerified": True},
     {"passwordHash": "$2b$04$" + "a" * 53},
 ]
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Assert a problem+json response with `status` and return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def assert_unauthorized(response: httpx.Response) -> None:

@@ -19,10 +19,10 @@ import asyncpg
 import pytest
 
 from scoreboard import migrate
-from tests.urls import with_database
+from tests.fixtures.urls import with_database
 
 if TYPE_CHECKING:
-    from tests.conftest import Servers
+    from tests.fixtures.servers import Servers
 
 SEED_REVISION = "0001_seed_schema"
 SEED_SQL = Path(__file__).parent / "fixtures" / "seed_schema.sql"

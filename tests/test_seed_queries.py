@@ -11,16 +11,11 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from tests.factories import award, create_user
-from tests.fixtures.seed_queries import SEED_QUERIES
+from tests.fixtures.factories import award, create_user
+from tests.fixtures.seed_queries import SEED_QUERIES, query
 
 SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "database-schema.md"
 NOW = datetime.now(UTC)
-
-
-def query(number: int) -> list[str]:
-    """Return the statements of seed query `number`."""
-    return next(statements for n, _, statements in SEED_QUERIES if n == number)
 
 
 @pytest.fixture

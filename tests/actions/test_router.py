@@ -6,7 +6,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.accounts import admin, player
+from tests.fixtures.accounts import admin, player
 
 
 async def test_public_list_shows_active_actions_with_policy(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from scoreboard.analytics.rendering import CSV, JSON, NotAcceptable, negotiate
-from tests.accounts import Account, admin, player
-from tests.factories import award, create_user
-from tests.test_authorization import assert_problem
+from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.factories import award, create_user
+from tests.fixtures.problems import assert_problem
 
 BASE = "/api/admin/analytics"
 ENDPOINTS = ["top-actions", "daily", "growth", "top-performers"]

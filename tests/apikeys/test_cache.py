@@ -8,8 +8,8 @@ import asyncpg
 import httpx
 
 from scoreboard.config import Settings
-from tests.accounts import admin
-from tests.auth.test_router import instance
+from tests.fixtures.accounts import admin
+from tests.fixtures.instances import instance
 
 
 async def _key(client: httpx.AsyncClient, db: asyncpg.Connection) -> tuple[dict[str, str], str, dict[str, str]]:

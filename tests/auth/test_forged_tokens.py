@@ -19,7 +19,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from scoreboard.config import Settings
 from scoreboard.kit.problems import PROBLEM_MEDIA_TYPE
-from tests.accounts import Account, admin, player
+from tests.fixtures.accounts import Account, admin, player
 
 ME = "/api/users/me"
 PATHS = (ME, "/api/auth/whoami", "/api/admin/users")

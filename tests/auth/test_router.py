@@ -6,28 +6,16 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
-from tests.accounts import PASSWORD, Account, admin, login, player, register
-
-
-@asynccontextmanager
-async def instance(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Run another app instance (same PostgreSQL and Redis) and yield a client for it."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://other") as http:
-            yield http
+from tests.fixtures.accounts import PASSWORD, Account, admin, login, player, register
+from tests.fixtures.instances import instance
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, object]:

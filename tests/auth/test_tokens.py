@@ -11,7 +11,7 @@ import pytest
 from scoreboard.auth.tokens import decode_access_token, issue_access_token
 from scoreboard.config import Settings
 from scoreboard.kit.problems import Unauthorized
-from tests.conftest import TEST_SECRET
+from tests.fixtures.servers import TEST_SECRET
 
 SETTINGS = Settings(environment="test", jwt_secret=TEST_SECRET)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.cli.running import run_scoreboard
-from tests.factories import award, create_user
+from tests.fixtures.cli import run_scoreboard
+from tests.fixtures.factories import award, create_user
 
 
 def analytics(database_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

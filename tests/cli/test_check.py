@@ -9,8 +9,8 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 
-from tests.cli.running import run_scoreboard
-from tests.factories import award, bulk_users
+from tests.fixtures.cli import run_scoreboard
+from tests.fixtures.factories import award, bulk_users
 
 
 def check(database_url: str, redis_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,22 +6,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from scoreboard import __version__, migrate
 from scoreboard.embedded.process import free_port
-from tests.conftest import Servers
-from tests.processes import alive, servers_on, sql
-from tests.urls import with_database
-
-SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
+from tests.fixtures.cli import SCOREBOARD, cli_env, wait_ready
+from tests.fixtures.processes import alive, servers_on, sql
+from tests.fixtures.servers import Servers
+from tests.fixtures.urls import with_database
 
 HELP_CASES = [
     (["--help"], "real-time leaderboard API"),
@@ -32,15 +29,6 @@ HELP_CASES = [
     (["db", "downgrade", "--help"], "Revert migrations down to REVISION"),
     (["db", "current", "--help"], "Print the revision the database is at"),
 ]
-
-
-def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """Return this environment without SCOREBOARD_* settings, plus `settings` and the data folder."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SCOREBOARD_")}
-    # Wide and plain, so help texts are not wrapped or coloured mid-sentence.
-    env.update(COLUMNS="200", NO_COLOR="1", SCOREBOARD_DATA_DIR=str(data_dir))
-    env.update({f"SCOREBOARD_{key.upper()}": value for key, value in settings.items()})
-    return env
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -133,23 +121,6 @@ def serve(data_dir: Path, tmp_path: Path) -> Iterator[ServeFactory]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    """Poll /readyz until it answers 200 "ready" (60 s at most)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-        except httpx.TransportError:
-            response = None
-        if response is not None and response.status_code == 200:
-            assert response.json()["status"] == "ready"
-            return
-        time.sleep(0.2)
-    pytest.fail(f"serve was not ready within 60 s:\n{log.read_text()}")
 
 
 def stop_and_check(proc: subprocess.Popen[bytes], sig: signal.Signals, data_dir: Path) -> None:

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from tests.cli.test_cli import SCOREBOARD
-from tests.processes import sql
-from tests.served import Service
+from tests.fixtures.cli import SCOREBOARD
+from tests.fixtures.processes import sql
+from tests.fixtures.served import Service
 
 
 def run_demo(service: Service, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:

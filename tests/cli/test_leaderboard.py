@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 
-from tests.cli.running import run_scoreboard
+from tests.fixtures.cli import run_scoreboard
 
 
 def run(database_url: str, redis_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

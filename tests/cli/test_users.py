@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.accounts import Account, login
+from tests.fixtures.accounts import Account, login
 
 SCOREBOARD = str(Path(sys.executable).with_name("scoreboard"))
 

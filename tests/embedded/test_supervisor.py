@@ -14,7 +14,7 @@ import pytest
 from redis import Redis
 
 from scoreboard.embedded import EmbeddedServers, EmbeddedUrls
-from tests.processes import alive, servers_on, sql
+from tests.fixtures.processes import alive, servers_on, sql
 
 pytestmark = pytest.mark.slow
 

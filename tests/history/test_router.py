@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -13,33 +12,12 @@ import httpx
 import pytest
 
 from scoreboard.history import cursor
-from tests.accounts import Account, admin, player
-from tests.factories import award
-from tests.test_authorization import assert_problem
+from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.factories import award
+from tests.fixtures.history import BAD_CURSORS, keys, walk
+from tests.fixtures.problems import assert_problem
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-async def walk(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int, **filters: str
-) -> list[dict[str, Any]]:
-    """Follow nextCursor from the first page to the last and return every item in order."""
-    items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": limit, **filters}
-    while True:
-        response = await client.get(url, params=params, headers=headers)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        if page["nextCursor"] is None:
-            return items
-        params["cursor"] = page["nextCursor"]
-
-
-def keys(items: list[dict[str, Any]]) -> list[tuple[datetime, int]]:
-    """The (createdAt, id) of each item."""
-    return [(datetime.fromisoformat(i["createdAt"]), i["id"]) for i in items]
 
 
 async def test_history_is_newest_first_with_action_details(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
@@ -184,29 +162,6 @@ async def test_history_of_a_deactivated_user_stays_readable_by_admins(
     boss = await admin(client, db)
     response = await client.get(f"/api/users/{gone.id}/history", headers=boss.headers)
     assert [i["pointsAwarded"] for i in response.json()["items"]] == [5]
-
-
-def b64(text: str) -> str:
-    """Encode like a cursor, whatever the content."""
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-BAD_CURSORS = [
-    pytest.param("", id="empty"),
-    pytest.param("!!!!", id="not-base64url"),
-    pytest.param("a" * 101, id="too-long"),
-    pytest.param("abcde", id="bad-padding"),
-    pytest.param(b64("hello"), id="no-separator"),
-    pytest.param(b64("2026-03-01T12:00:00|5"), id="naive-time"),
-    pytest.param(b64("2026-03-01T12:00:00+00:00|0"), id="id-zero"),
-    pytest.param(b64("2026-03-01T12:00:00+00:00|-3"), id="id-negative"),
-    pytest.param(b64(f"2026-03-01T12:00:00+00:00|{2**63}"), id="id-beyond-bigint"),
-    pytest.param(b64("2026-03-01T12:00:00+00:00|1_0"), id="id-underscore"),
-    pytest.param(b64("2026-13-01T12:00:00+00:00|5"), id="bad-month"),
-    pytest.param(b64("0001-01-01T00:00:00+05:00|5"), id="before-year-1-in-utc"),
-    pytest.param(b64("9999-12-31T23:59:59-05:00|5"), id="after-year-9999-in-utc"),
-    pytest.param(base64.urlsafe_b64encode(b"\xff\xfe|1").decode(), id="not-utf8"),
-]
 
 
 @pytest.mark.parametrize("bad", BAD_CURSORS)

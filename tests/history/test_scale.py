@@ -25,11 +25,11 @@ from scoreboard.history import cursor
 from scoreboard.history.repository import HISTORY_AFTER, HISTORY_FIRST, LAST_ACTION, STATS
 from scoreboard.integrity import service as integrity
 from scoreboard.leaderboard import healing
-from tests.accounts import admin
-from tests.conftest import Servers
-from tests.factories import bulk_history, bulk_users
-from tests.leaderboard.test_healing import eventually
-from tests.urls import with_database
+from tests.fixtures.accounts import admin
+from tests.fixtures.factories import bulk_history, bulk_users
+from tests.fixtures.polling import eventually
+from tests.fixtures.servers import Servers
+from tests.fixtures.urls import with_database
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ async def test_reports_and_integrity_stay_bounded(
         figures[path] = ms
         assert ms < 5000, path
     # The app's reconciler builds the board at start-up; wait for it, then rebuild once more with everyone in.
-    await eventually(lambda: app.state.redis.exists("leaderboard:built"), seconds=30)
+    await eventually(lambda: app.state.redis.exists("leaderboard:built"), within=30)
     assert await healing.rebuild(app.state.pool, app.state.redis) is not None
     started = time.perf_counter()
     report = await integrity.run(app.state.pool, app.state.redis)

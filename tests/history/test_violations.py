@@ -12,10 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.accounts import Account, admin, player
-from tests.factories import violation
-from tests.history.test_router import BAD_CURSORS, keys, walk
-from tests.test_authorization import assert_problem
+from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.factories import violation
+from tests.fixtures.history import BAD_CURSORS, keys, walk
+from tests.fixtures.problems import assert_problem
 
 URL = "/api/admin/rate-limit-violations"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

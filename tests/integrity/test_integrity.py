@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 from scoreboard.config import Settings
 from scoreboard.integrity import service
 from scoreboard.leaderboard import healing
-from tests.accounts import Account, admin, player
-from tests.leaderboard.test_healing import eventually
-from tests.test_authorization import assert_problem
-from tests.test_seed_queries import query
+from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.polling import eventually
+from tests.fixtures.problems import assert_problem
+from tests.fixtures.seed_queries import query
 
 URL = "/api/admin/integrity"
 CHECKS = [

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.leaderboard import healing
-from tests.accounts import player
+from tests.fixtures.accounts import player
+from tests.fixtures.polling import eventually
 
 
 @pytest.fixture
@@ -24,14 +25,6 @@ async def live(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncCl
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         yield app, http
-
-
-async def eventually(check, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until `check()` is true."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
 
 
 async def bulk_users(db: asyncpg.Connection, first: int, count: int) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.accounts import player
+from tests.fixtures.accounts import player
 
 
 async def test_top_page_and_my_rank(client: httpx.AsyncClient) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -14,10 +14,9 @@ from fastapi import FastAPI
 from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.live.hub import Hub
-from tests.accounts import Account
-from tests.live.streams import serving
-
-Live = Callable[..., AbstractAsyncContextManager[tuple[str, httpx.AsyncClient, Hub]]]
+from tests.fixtures.live import Live
+from tests.fixtures.polling import eventually
+from tests.fixtures.streams import serving
 
 
 @pytest.fixture
@@ -38,20 +37,3 @@ def live(settings: Settings) -> Live:
                 yield base, client, hub
 
     return start
-
-
-async def award(client: httpx.AsyncClient, account: Account, action: str = "complete-quest") -> dict[str, Any]:
-    """Award through the API and return the response body."""
-    response = await client.post("/api/scores", json={"actionId": action}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
-    """Wait until `check()` holds."""
-    async with asyncio.timeout(within):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.02)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from scoreboard.live.events import Event
-from tests.live.conftest import eventually
-from tests.live.sockets import attached, update
+from tests.fixtures.polling import eventually
+from tests.fixtures.sockets import attached, update
 
 
 async def test_a_snapshot_read_before_a_gap_is_not_sent_after_it() -> None:

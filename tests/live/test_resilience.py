@@ -23,10 +23,11 @@ from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
 from scoreboard.embedded.valkey import EmbeddedValkey
 from scoreboard.live.hub import SPREAD_FROM, Hub
-from tests.accounts import player
-from tests.live.conftest import Live, award, eventually
-from tests.live.streams import SSE, serving, sse, websocket, ws_event
-from tests.served import Service, served_env
+from tests.fixtures.accounts import player
+from tests.fixtures.live import Live, award
+from tests.fixtures.polling import eventually
+from tests.fixtures.served import Service, served_env
+from tests.fixtures.streams import SSE, serving, sse, websocket, ws_event
 
 
 def _message(event_id: int, padding: str) -> str:

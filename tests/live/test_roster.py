@@ -7,10 +7,11 @@ import asyncio
 from redis.asyncio import Redis
 
 from scoreboard.kit.spread import Spreader
-from tests.accounts import player
-from tests.live.conftest import Live, award, eventually
-from tests.live.sockets import attached, update
-from tests.live.streams import sse
+from tests.fixtures.accounts import player
+from tests.fixtures.live import Live, award
+from tests.fixtures.polling import eventually
+from tests.fixtures.sockets import attached, update
+from tests.fixtures.streams import sse
 
 
 async def test_caught_up_clients_go_direct_and_leave_when_they_close_or_are_removed() -> None:

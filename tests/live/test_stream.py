@@ -19,9 +19,10 @@ from websockets.exceptions import InvalidStatus
 from scoreboard.live.client import Client, Limits
 from scoreboard.live.events import Event
 from scoreboard.live.hub import SPREAD_FROM
-from tests.accounts import player
-from tests.live.conftest import Live, award, eventually
-from tests.live.streams import Frame, serving, sse, websocket, ws_event
+from tests.fixtures.accounts import player
+from tests.fixtures.live import Live, award
+from tests.fixtures.polling import eventually
+from tests.fixtures.streams import Frame, serving, sse, websocket, ws_event
 
 SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard"}
 OUR_FIELDS = {"eventId", "previousScore"}  # additions: the resumable id, and what the board held before

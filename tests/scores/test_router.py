@@ -18,7 +18,7 @@ from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
 from scoreboard.scores.audit import Rejection
-from tests.accounts import Account, admin, player
+from tests.fixtures.accounts import Account, admin, player
 from tests.fixtures.seed_queries import SEED_QUERIES
 
 

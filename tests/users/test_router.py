@@ -9,7 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.accounts import admin, player, register
+from tests.fixtures.accounts import admin, player, register
 
 
 async def test_me_shows_the_private_view(client: httpx.AsyncClient) -> None:

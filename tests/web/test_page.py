@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.accounts import PASSWORD, Account, player
-from tests.served import Service
+from tests.fixtures.accounts import PASSWORD, Account, player
+from tests.fixtures.served import Service
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
