@@ -74,30 +74,49 @@ async def login(
     conn: Connection, limiter: SlidingWindow, settings: Settings, *, login: str, password: str, client: Client
 ) -> TokenPair:
     """Check credentials under per-account and per-IP failure throttles, then open a session."""
-    account_key = f"rate_limit:login:{login.lower()}:{LOGIN_ENDPOINT}"
-    ip_key = f"rate_limit:ip:{client.ip}:{LOGIN_ENDPOINT}"
-    account_window = settings.login_window_seconds
-    for key, limit in (
-        (account_key, settings.login_max_failures_per_account),
-        (ip_key, settings.login_max_failures_per_ip),
-    ):
-        verdict = await _check(limiter, key, limit, account_window, "peek")
-        if verdict and not verdict.allowed:
-            raise TooManyRequests("Too many failed logins; try again later.", retry_after=verdict.retry_after)
+    window = settings.login_window_seconds
     user = await repository.user_by_login(conn, login)
+    # Each attempt takes its slots before bcrypt runs, atomically in Redis, so concurrent guesses cannot all pass a
+    # check made before any of them is counted. A success gives its slots back, so only failures stay counted.
+    ip_key = f"rate_limit:ip:{client.ip}:{LOGIN_ENDPOINT}"
+    ip_slot = await _take(limiter, ip_key, settings.login_max_failures_per_ip, window)
+    try:
+        await _take(limiter, account_key(login, user), settings.login_max_failures_per_account, window)
+    except TooManyRequests:
+        await _give_back(limiter, ip_slot)  # refused before any check: not a failure of this address
+        raise
     ok = await passwords.verify_password(password, user["password_hash"] if user else None, settings.bcrypt_rounds)
     if not ok or user is None:
-        for key, limit in (
-            (account_key, settings.login_max_failures_per_account),
-            (ip_key, settings.login_max_failures_per_ip),
-        ):
-            await _check(limiter, key, limit, account_window, "record")
         raise Unauthorized(INVALID_LOGIN)
+    await _give_back(limiter, ip_slot)
     try:
-        await limiter.clear(account_key)
+        await limiter.clear(account_key(login, user))  # as before: a success forgets the account's failures
     except RedisError:
         log.warning("could not clear the login throttle of an account (Redis unavailable)")
     return await open_session(conn, settings, user_id=user["id"], role=user["role"], client=client)
+
+
+def account_key(login: str, user: asyncpg.Record | None) -> str:
+    """Return the login throttle's key: the account's id, whatever name found it; an unknown name by itself."""
+    if user is None:
+        return f"rate_limit:login:{login.lower()}:{LOGIN_ENDPOINT}"
+    return f"rate_limit:{user['id']}:{LOGIN_ENDPOINT}"
+
+
+async def _take(limiter: SlidingWindow, key: str, limit: int, window: int) -> Verdict | None:
+    verdict = await _check(limiter, key, limit, window, "hit")
+    if verdict and not verdict.allowed:
+        raise TooManyRequests("Too many failed logins; try again later.", retry_after=verdict.retry_after)
+    return verdict
+
+
+async def _give_back(limiter: SlidingWindow, verdict: Verdict | None) -> None:
+    if verdict is None:
+        return
+    try:
+        await limiter.refund(verdict)
+    except RedisError:
+        log.warning("could not give back a login throttle slot (Redis unavailable)")
 
 
 async def open_session(conn: Connection, settings: Settings, *, user_id: UUID, role: str, client: Client) -> TokenPair:
