@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scoreboard import __version__
-from scoreboard.cli import actions, analytics, check, db, demo, leaderboard, users
+from scoreboard.cli import actions, analytics, backup, check, db, demo, leaderboard, restore, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -29,6 +29,8 @@ app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(analytics.app, name="analytics")
 app.command("check")(check.run)
 app.command("demo")(demo.demo)
+app.command("backup")(backup.backup)
+app.command("restore")(restore.restore)
 
 
 @app.callback()
