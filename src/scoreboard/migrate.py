@@ -58,6 +58,28 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(sorted(revisions - parents))
 
 
+def pending_revisions(current: tuple[str, ...]) -> list[str] | None:
+    """Return the revisions an upgrade from `current` to head applies, oldest first; None for an unknown revision."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "scoreboard:migrations")
+    script = ScriptDirectory.from_config(config)
+    # Exact ids only: Alembic would also accept a prefix of one.
+    if not set(current) <= {rev.revision for rev in script.walk_revisions()}:
+        return None
+    newest_first = [rev.revision for rev in script.iterate_revisions("heads", current or "base")]
+    return newest_first[::-1]
+
+
+def history(database_url: str, *, verbose: bool = False) -> None:
+    """Print every revision, newest first, marking head and the database's current revision."""
+    from alembic import command
+
+    command.history(alembic_config(database_url), verbose=verbose, indicate_current=True)
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
     from alembic import command

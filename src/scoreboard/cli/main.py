@@ -42,8 +42,12 @@ def main() -> None:
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version, the schema head and, when reachable, the database's revision."""
+    from scoreboard import migrate
+
     typer.echo(__version__)
+    typer.echo(f"schema head: {', '.join(migrate.head_revisions())}")
+    typer.echo(f"database: {db.database_summary(Settings())}")
 
 
 @app.command()
