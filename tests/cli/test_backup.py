@@ -155,6 +155,27 @@ def test_restore_refuses_while_another_process_runs_the_embedded_servers(
     assert f"runs the embedded servers of {data_dir}" in refused.stderr
 
 
+@pytest.mark.slow
+async def test_a_fresh_data_folder_is_recovered_from_a_backup(
+    database_url: str, redis_url: str, tmp_path: Path, db: asyncpg.Connection, data_dir: Path
+) -> None:
+    """On a new machine (embedded servers, empty folder): backup refuses the empty database, restore recovers it."""
+    for n in range(3):
+        await award(db, await create_user(db, username=f"recovered{n}"), "daily-login")
+    dump = tmp_path / "scoreboard.dump"
+    assert cli("backup", str(dump), database_url=database_url, redis_url=redis_url, data_dir=tmp_path).returncode == 0
+
+    empty = cli("backup", str(tmp_path / "empty.dump"), database_url=None, redis_url=None, data_dir=data_dir)
+    assert_clean_failure(empty, "holds no scoreboard schema (never migrated); nothing backed up")
+    assert not (tmp_path / "empty.dump").exists()
+
+    restored = cli("restore", str(dump), database_url=None, redis_url=None, data_dir=data_dir)
+    assert restored.returncode == 0, restored.stderr
+    assert "Redis rebuilt from PostgreSQL: 3 players on the board" in restored.stdout
+    checked = cli("db", "check", database_url=None, redis_url=None, data_dir=data_dir)
+    assert (checked.returncode, "at head" in checked.stdout) == (0, True)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

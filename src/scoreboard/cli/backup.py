@@ -135,8 +135,11 @@ def backup(
     with servers(Settings(), redis=False) as settings:
         assert settings.database_url is not None
         server = inspect(settings.database_url)
+        if not server.revision:
+            # Most likely the wrong data folder or URL: an empty backup would look like a good one until needed.
+            fail(f"{_redact(settings.database_url)} holds no scoreboard schema (never migrated); nothing backed up")
         tools = tools_for(server)[0]
-        revision = ", ".join(server.revision) or "none (never migrated)"
+        revision = ", ".join(server.revision)
         typer.echo(f"backing up {_redact(settings.database_url)} (PostgreSQL {server.major}, schema {revision})")
         typer.echo(f"using pg_dump {tools.major} from {tools.folder}")
         url, env = connection(settings.database_url)
