@@ -18,9 +18,9 @@ from scoreboard.cli.pgtools import ToolsError, connection, usable_tools
 from scoreboard.cli.restore import _forward
 from scoreboard.embedded.postgres import bin_dir
 from scoreboard.leaderboard import healing, keys
-from tests.cli.running import run_scoreboard
-from tests.factories import award, create_user
-from tests.served import Service
+from tests.fixtures.cli import run_scoreboard
+from tests.fixtures.factories import award, create_user
+from tests.fixtures.served import Service
 
 TABLES = {
     "users": "SELECT id, username, email, current_score, is_active, last_activity_at, updated_at FROM users",

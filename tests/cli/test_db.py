@@ -11,7 +11,7 @@ import asyncpg
 
 from scoreboard import migrate
 from scoreboard.embedded.process import free_port
-from tests.cli.running import run_scoreboard
+from tests.fixtures.cli import run_scoreboard
 
 (HEAD,) = migrate.head_revisions()
 

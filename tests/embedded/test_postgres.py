@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scoreboard.embedded.postgres import EmbeddedPostgres
-from tests.processes import sql
+from tests.fixtures.processes import sql
 
 pytestmark = pytest.mark.slow
 
