@@ -136,3 +136,75 @@ async def test_register_through_the_page(service: Service, page: Any) -> None:
     await page.click("#register-form button[type=submit]")
     await expect(page.locator("#my-name")).to_have_text("newcomer")
     await expect(page.locator("#message")).to_contain_text("Welcome")
+
+
+async def test_only_the_chosen_tab_s_form_shows(service: Service, page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.goto(service.base + "/")
+    login, register = page.locator("#login-form"), page.locator("#register-form")
+    await expect(login).to_be_visible()
+    await expect(register).to_be_hidden()
+    await page.click("#tab-register")
+    await expect(register).to_be_visible()
+    await expect(login).to_be_hidden()
+    await page.click("#tab-login")
+    await expect(login).to_be_visible()
+    await expect(register).to_be_hidden()
+
+
+async def test_the_page_has_an_icon_and_nothing_it_loads_is_missing(service: Service, page: Any) -> None:
+    from playwright.async_api import expect
+
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status >= 400 else None)
+    await page.goto(service.base + "/")
+    await expect(page.locator("#status")).to_have_class("status live", timeout=10_000)
+
+    icons = await page.eval_on_selector_all('link[rel="icon"]', "links => links.map((link) => link.href)")
+    assert service.base + "/favicon.ico" in icons
+    for url in icons:
+        # The browser decodes each one as an image: a real icon, not just a 200.
+        width = await page.evaluate(
+            """(url) => new Promise((ok, fail) => {
+                const image = new Image();
+                image.onload = () => ok(image.naturalWidth);
+                image.onerror = () => fail(new Error(`not an image: ${url}`));
+                image.src = url;
+            })""",
+            url,
+        )
+        assert width >= 16, url
+    # Asked for without reading the page, as browsers and crawlers do.
+    response = await page.request.get(service.base + "/favicon.ico")
+    assert response.status == 200
+    assert response.headers["content-type"] == "image/x-icon"
+    assert missing == []
+
+
+async def test_only_the_leader_s_rank_is_gold_around_me_too(service: Service, page: Any) -> None:
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=service.base) as http:
+        others = [await player(http) for _ in range(4)]
+        for n, account in enumerate(others):
+            await award(http, account, times=5 - n)  # 50, 40, 30, 20 points
+        me = await player(http)
+        await award(http, me)  # 10 points: #5, so "Around me" shows #3, #4, #5
+
+    await page.goto(service.base + "/")
+    await page.fill("#login-form input[name=login]", me.username)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    around = page.locator("#around li .rank")
+    await expect(around).to_have_text(["#3", "#4", "#5"])
+    board = page.locator("#board li .rank")
+    await expect(board).to_have_count(5)
+
+    async def colour(rank: Any) -> str:
+        return str(await rank.evaluate("(element) => getComputedStyle(element).color"))
+
+    gold = "rgb(255, 215, 0)"
+    assert await colour(board.nth(0)) == gold
+    assert [await colour(board.nth(n)) for n in range(1, 5)] == [await colour(around.nth(0))] * 4
+    assert gold not in [await colour(around.nth(n)) for n in range(3)]

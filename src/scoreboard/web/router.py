@@ -1,4 +1,4 @@
-"""`GET /`: the live leaderboard page; `/static/*`: its script and styles."""
+"""`GET /`: the live leaderboard page; `/static/*`: its script, styles and icon; `/favicon.ico` for whoever asks."""
 
 from __future__ import annotations
 
@@ -32,3 +32,12 @@ async def page() -> FileResponse:
     """Serve the live leaderboard page."""
     # no-cache: a deploy's new page is picked up at once (revalidated, not re-sent when unchanged).
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    """Serve the page's icon where browsers and crawlers look for it without reading the page."""
+    # The icon hardly ever changes: a day's caching spares a request on every load.
+    return FileResponse(
+        STATIC / "favicon.ico", media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )

@@ -104,6 +104,7 @@ function renderRows(list, rows) {
       score.classList.add("bumped");
     }
     li.dataset.score = String(row.score);
+    li.dataset.rank = String(row.rank);
     li.querySelector(".rank").textContent = `#${row.rank}`;
     li.querySelector(".name").textContent = row.username ?? "(unknown)";
     score.textContent = row.score.toLocaleString();
