@@ -10,8 +10,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +25,10 @@ ADMIN = "demo-admin"
 PLAYER_PREFIX = "demo-"
 PLAYER_SECRET_FILE = "demo_player_password"  # noqa: S105 - a file name in the data folder, not a secret
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never send localhost to a proxy
+# The service hashes each new player's password (bcrypt, cost 12 by default), so set-up is bound by its cores: a few
+# connections more than a small server's cores keep every core busy; more only queue.
+SETUP_CONNECTIONS = 8
+DRAIN_SECONDS = 10.0  # at the end of --duration, how long answers still on their way are waited for
 
 
 class ApiError(Exception):
@@ -32,6 +38,7 @@ class ApiError(Exception):
         detail = body.get("detail") if isinstance(body, dict) else body
         super().__init__(f"{status}: {detail}")
         self.status = status
+        self.problem = body if isinstance(body, dict) else {}
 
 
 def call(method: str, url: str, body: object = None, headers: dict[str, str] | None = None) -> Any:
@@ -57,6 +64,7 @@ def call(method: str, url: str, body: object = None, headers: dict[str, str] | N
 class Tally:
     """What the award loop did so far (updated from worker threads)."""
 
+    sent: int = 0
     awarded: int = 0
     refused: int = 0
     failed: int = 0
@@ -85,7 +93,8 @@ def _admin_token(base: str, settings: Settings) -> str:
 
 
 def _players(base: str, admin: dict[str, str], count: int, password: str) -> list[tuple[str, str]]:
-    """(id, username) of demo-000 .. demo-{count-1}, creating the missing ones through the admin API."""
+    """(id, username) of demo-000 .. demo-{count-1}: existing ones looked up, the missing ones created concurrently."""
+    started = time.monotonic()
     found: dict[str, str] = {}
     offset = 0
     while True:
@@ -101,20 +110,66 @@ def _players(base: str, admin: dict[str, str], count: int, password: str) -> lis
         body = {"username": name, "email": f"{name}@example.com", "password": password}
         found[name] = call("POST", f"{base}/api/admin/users", body, admin)["id"]
 
-    pool = ThreadPoolExecutor(max_workers=4)  # registration hashes passwords: a few at a time
+    pool = ThreadPoolExecutor(max_workers=SETUP_CONNECTIONS)
     try:
         for done, _ in enumerate(pool.map(create, missing), start=1):
             _progress(f"creating demo players: {done}/{len(missing)}")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C stops now, not after every queued sign-up
-    if missing:
-        _progress(f"created {len(missing)} demo players ({count - len(missing)} already there)\n")
+    _progress(
+        f"{count} demo players ready in {time.monotonic() - started:.1f} s "
+        f"({len(missing)} created, {count - len(missing)} already there)\n"
+    )
     return [(found[name], name) for name in wanted]
 
 
 def _progress(line: str) -> None:
     sys.stderr.write("\r\x1b[2K" + line if sys.stderr.isatty() else line.rstrip() + "\n")
     sys.stderr.flush()
+
+
+@dataclass
+class Policies:
+    """The actions' daily caps and cooldowns as the demo last saw them, so it does not ask for refused awards."""
+
+    caps: dict[str, int]
+    cooldowns: dict[str, float]
+    counts: dict[tuple[str, str], tuple[date, int]] = field(default_factory=dict)  # (user, action): (UTC day, n)
+    blocked: dict[tuple[str, str], float] = field(default_factory=dict)  # (user, action): wall clock when allowed
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, actions: list[dict[str, Any]]) -> Policies:
+        """Read the policies from `GET /api/actions`."""
+        return cls(
+            caps={a["id"]: a["maxPerDay"] for a in actions if a.get("maxPerDay")},
+            cooldowns={a["id"]: a["cooldownSeconds"] for a in actions if a.get("cooldownSeconds")},
+        )
+
+    def take(self, user_id: str, actions: list[str], now: float) -> str | None:
+        """Reserve an action this user may be awarded now (counted as done), or None if none is allowed."""
+        with self.lock:
+            allowed = [a for a in actions if self.blocked.get((user_id, a), 0.0) <= now]
+            if not allowed:
+                return None
+            action = random.choice(allowed)  # noqa: S311 - a demo, not a secret
+            key = (user_id, action)
+            if action in self.caps:
+                day = datetime.fromtimestamp(now, UTC).date()
+                seen_day, seen = self.counts.get(key, (day, 0))
+                done = (seen if seen_day == day else 0) + 1
+                self.counts[key] = (day, done)
+                if done >= self.caps[action]:
+                    midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+                    self.blocked[key] = midnight.timestamp()
+            if action in self.cooldowns:
+                self.blocked[key] = max(self.blocked.get(key, 0.0), now + self.cooldowns[action])
+            return action
+
+    def refused(self, user_id: str, action: str, available_at: str) -> None:
+        """Remember a refusal's `availableAt` (awards made before this demo ran count too)."""
+        with self.lock:
+            self.blocked[(user_id, action)] = datetime.fromisoformat(available_at).timestamp()
 
 
 @dataclass(frozen=True)
@@ -126,16 +181,29 @@ class Plan:
     players: list[tuple[str, str]]
     weights: list[float]
     actions: list[str]
+    policies: Policies
+
+
+def _pick(plan: Plan) -> tuple[str, str, str]:
+    """A weighted random player and an action their policies allow now (any action if a few tries find none)."""
+    for _ in range(20):
+        user_id, name = random.choices(plan.players, plan.weights)[0]  # noqa: S311
+        action = plan.policies.take(user_id, plan.actions, time.time())
+        if action is not None:
+            return user_id, name, action
+    return user_id, name, random.choice(plan.actions)  # noqa: S311 - the service will say why not
 
 
 def _award(plan: Plan, tally: Tally) -> None:
-    (user_id, name), action = random.choices(plan.players, plan.weights)[0], random.choice(plan.actions)  # noqa: S311
-    base, key = plan.base, plan.key
+    user_id, name, action = _pick(plan)
     try:
-        award = call("POST", f"{base}/api/scores", {"actionId": action, "userId": user_id}, key)
+        award = call("POST", f"{plan.base}/api/scores", {"actionId": action, "userId": user_id}, plan.key)
     except ApiError as exc:
+        available_at = exc.problem.get("availableAt")
+        if isinstance(available_at, str):
+            plan.policies.refused(user_id, action, available_at)
         with tally.lock:
-            if exc.status in (409, 429):
+            if available_at or exc.status == 409:
                 tally.refused += 1  # a policy said no (daily-login twice, a cooldown): that is the point
             else:
                 tally.failed += 1
@@ -152,10 +220,14 @@ def _award(plan: Plan, tally: Tally) -> None:
             tally.leader = f"{name} {award['newScore']:,}"
 
 
-def _run(plan: Plan, tally: Tally, rate: float, duration: float | None, started: float) -> None:
-    """Submit awards at `rate` per second, never more than a few in flight (a slow service slows the demo down)."""
-    workers = max(4, min(64, int(rate // 5) + 4))
-    pool, slots = ThreadPoolExecutor(max_workers=workers), threading.BoundedSemaphore(workers * 2)
+def _run(plan: Plan, tally: Tally, rate: float, duration: float | None) -> float:
+    """Send one award every 1/rate s, whatever the answers take (open loop); return the seconds spent sending."""
+    # Threads start as needed: rate x latency of them are busy. Past two seconds' worth in flight the service is not
+    # keeping up, and the schedule waits for it rather than piling up requests.
+    in_flight = max(16, min(512, int(rate * 2)))
+    pool, slots = ThreadPoolExecutor(max_workers=in_flight), threading.BoundedSemaphore(in_flight)
+    pending: set[Future[None]] = set()
+    lock = threading.Lock()
 
     def one() -> None:
         try:
@@ -163,21 +235,41 @@ def _run(plan: Plan, tally: Tally, rate: float, duration: float | None, started:
         finally:
             slots.release()
 
+    def settled(future: Future[None]) -> None:
+        with lock:
+            pending.discard(future)
+
+    started = time.monotonic()
+    report_every = max(1, round(rate / 2))
     try:
-        sent = 0
-        while duration is None or time.monotonic() - started < duration:
+        while duration is None or tally.sent / rate < duration:
+            time.sleep(max(0.0, started + tally.sent / rate - time.monotonic()))
             slots.acquire()
-            pool.submit(one)
-            sent += 1
-            elapsed = time.monotonic() - started
-            if sent % max(1, int(rate / 2)) == 0:
-                _progress(
-                    f"awards {tally.awarded:,} ({tally.awarded / max(elapsed, 1e-9):.1f}/s) · refused "
-                    f"{tally.refused:,} · failed {tally.failed:,} · leader {tally.leader or '-'}"
-                )
-            time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+            future = pool.submit(one)
+            with lock:
+                pending.add(future)
+            future.add_done_callback(settled)
+            tally.sent += 1
+            if tally.sent % report_every == 0:
+                _progress(_summary(tally, time.monotonic() - started, rate))
+        window = max(duration or 0.0, time.monotonic() - started)  # more than --duration if the service lagged
+        with lock:
+            waiting = list(pending)
+        wait_for(waiting, timeout=DRAIN_SECONDS)  # the last second's answers count, and the key outlives them
+        return window
+    except KeyboardInterrupt:
+        return time.monotonic() - started
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _summary(tally: Tally, seconds: float, rate: float) -> str:
+    """`N awards sent in S s (R/s of the asked rate): awarded, refused, failed, leader`."""
+    return (
+        f"{tally.sent:,} awards sent in {seconds:.1f} s ({tally.sent / max(seconds, 1e-9):.1f}/s of {rate:g}/s): "
+        f"{tally.awarded:,} awarded, {tally.refused:,} refused by policy, {tally.failed:,} failed · "
+        f"leader {tally.leader or '-'}"
+    )
 
 
 def _revoke(base: str, settings: Settings, key_id: str) -> None:
@@ -213,24 +305,21 @@ def demo(
     admin = {"Authorization": f"Bearer {_admin_token(base, settings)}"}
     roster = _players(base, admin, players, read_or_create_secret(settings.data_dir / PLAYER_SECRET_FILE))
     created = call("POST", f"{base}/api/admin/api-keys", {"name": "scoreboard demo", "scopes": ["scores:write"]}, admin)
-    tally, started = Tally(), time.monotonic()
+    tally, window = Tally(), 0.0
     try:
-        actions = [a["id"] for a in call("GET", f"{base}/api/actions")]
+        catalog = [a for a in call("GET", f"{base}/api/actions") if a.get("isActive", True)]
         # A few players act far more often than the rest, so the top of the board changes hands visibly.
         weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(roster))]
         random.shuffle(weights)
-        plan = Plan(base, {"X-API-Key": created["key"]}, roster, weights, actions)
+        actions = [a["id"] for a in catalog]
+        plan = Plan(base, {"X-API-Key": created["key"]}, roster, weights, actions, Policies.of(catalog))
         typer.echo(f"awarding {rate:g}/s to {len(roster)} players; open {base}/ to watch (Ctrl-C stops)", err=True)
-        _run(plan, tally, rate, duration, started)
+        window = _run(plan, tally, rate, duration)  # the clock starts here: set-up is not part of --duration
     except KeyboardInterrupt:
         pass
     finally:
         _revoke(base, settings, created["id"])
-    elapsed = time.monotonic() - started
-    why = f": {tally.last_error}" if tally.failed else ""
-    _progress(
-        f"done: {tally.awarded:,} awards in {elapsed:.0f} s ({tally.awarded / max(elapsed, 1e-9):.1f}/s), "
-        f"{tally.refused:,} refused by policy, {tally.failed:,} failed{why}\n"
-    )
+    why = f" ({tally.last_error})" if tally.failed else ""
+    _progress(f"done: {_summary(tally, window, rate)}{why}\n")
     if tally.failed and not tally.awarded:
         raise typer.Exit(1)
