@@ -44,12 +44,13 @@ def servers(settings: Settings, *, postgres: bool = True, redis: bool = True) ->
         if need_redis:
             update["redis_url"] = urls.redis_url
         resolved = settings.model_copy(update=update)
-        log.info(
-            "data folder %s; PostgreSQL %s; Redis %s",
-            embedded.data_dir,
-            _redact(resolved.database_url),
-            _redact(resolved.redis_url),
-        )
+        # Only the stores this command asked for: `db` and `users` commands start PostgreSQL alone.
+        parts = [f"data folder {embedded.data_dir}"]
+        if postgres:
+            parts.append(f"PostgreSQL {_redact(resolved.database_url)}")
+        if redis:
+            parts.append(f"Redis {_redact(resolved.redis_url)}")
+        log.info("%s", "; ".join(parts))
         yield resolved
     finally:
         # A second Ctrl-C must not interrupt the shutdown half-way and leave a server behind.
