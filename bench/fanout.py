@@ -56,6 +56,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10.0, help="awards per second")
     parser.add_argument("--duration", type=float, default=None, help="measured seconds per count (default 20)")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument("--workers", type=int, default=1, help="service worker processes (each one subscription)")
     parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of an embedded one")
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of an embedded Valkey")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
@@ -64,7 +65,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.clients = args.clients or ([200, 1000] if args.quick else [1000, 5000, 10000])
     args.duration = args.duration or (5.0 if args.quick else 20.0)
-    args.workers = 1  # the point: one process, one subscription
     return args
 
 
@@ -177,23 +177,34 @@ def probe(redis_url: str, published: dict[int, float], stop: threading.Event) ->
     client.close()
 
 
+def serving(service: Service) -> list[int]:
+    """The processes that serve streams: the one process, or each worker (not uvicorn's supervisor, not the stores)."""
+    stores = service.server_roles()
+    pids = [pid for pid in service.worker_roles() if pid not in stores]
+    return pids if len(pids) == 1 else [pid for pid in pids if service.proc is None or pid != service.proc.pid]
+
+
 def cpu_seconds(service: Service, clients: list[Any]) -> tuple[float, float]:
-    """CPU seconds used so far by the service process and by the client processes."""
+    """CPU seconds used so far by the serving processes and by the client processes."""
     import psutil
 
     def used(pid: int) -> float:
         times = psutil.Process(pid).cpu_times()
         return float(times.user + times.system)
 
-    assert service.proc is not None
-    return used(service.proc.pid), sum(used(proc.pid) for proc in clients)
+    return sum(used(pid) for pid in serving(service)), sum(used(proc.pid) for proc in clients)
+
+
+def rss_each_mb(service: Service) -> list[float]:
+    """The RSS of each serving process."""
+    import psutil
+
+    return [float(psutil.Process(pid).memory_info().rss) / 2**20 for pid in serving(service)]
 
 
 def rss_mb(service: Service) -> float:
-    import psutil
-
-    assert service.proc is not None
-    return float(psutil.Process(service.proc.pid).memory_info().rss) / 2**20
+    """The largest RSS of a serving process (the per-process target)."""
+    return max(rss_each_mb(service))
 
 
 def measure(service: Service, args: argparse.Namespace, count: int, key: str, users: list[str]) -> dict[str, Any]:
@@ -238,7 +249,8 @@ def measure(service: Service, args: argparse.Namespace, count: int, key: str, us
             sent.append(pool.submit(award))
         outcomes = [future.result() for future in sent]
     awards = sum(outcomes)
-    rss_busy = rss_mb(service)
+    rss_busy, rss_workers = rss_mb(service), rss_each_mb(service)
+    streams_per_worker = service.connections_per_worker()
     cpu_after, elapsed = cpu_seconds(service, procs), time.monotonic() - t0
     time.sleep(1.0)  # let the last events arrive
     stop.set()
@@ -275,6 +287,8 @@ def measure(service: Service, args: argparse.Namespace, count: int, key: str, us
         "client_ms_per_event": (cpu_after[1] - cpu_before[1]) * 1000 / max(len(published), 1),
         "rss_idle_mb": rss_idle,
         "rss_mb": rss_busy,
+        "rss_workers_mb": rss_workers,
+        "connections_per_worker": streams_per_worker,
     }
     log(
         f"{count:,} clients: p50 {fmt(result['p50_ms'])} ms, p99 {fmt(result['p99_ms'])} ms, "
@@ -287,12 +301,13 @@ def measure(service: Service, args: argparse.Namespace, count: int, key: str, us
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         *heading("Live fan-out benchmark", report),
-        f"- Service: `scoreboard serve --workers 1` on {report['servers']}; SSE clients from {report['procs']} "
+        f"- Service: `scoreboard serve --workers {report['workers']}` on {report['servers']}; SSE clients from "
+        f"{report['procs']} "
         f"client process(es) on the same machine; {report['rate']:g} awards/s for {report['duration']:g} s per count",
         "",
         "| Clients | Events | Deliveries | Missed | p50 | p99 | max | RSS idle → busy | Cores: server / clients "
-        "| CPU per event: server / clients |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU per event: server / clients | Server CPU per delivery |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for run in report["runs"]:
         lines.append(
@@ -300,8 +315,17 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {fmt(run['p50_ms'])} ms | {fmt(run['p99_ms'])} ms | {fmt(run['max_ms'])} ms "
             f"| {run['rss_idle_mb']:.0f} → {run['rss_mb']:.0f} MB "
             f"| {run['server_cores']:.2f} / {run['client_cores']:.2f} "
-            f"| {run['server_ms_per_event']:.0f} / {run['client_ms_per_event']:.0f} ms |"
+            f"| {run['server_ms_per_event']:.0f} / {run['client_ms_per_event']:.0f} ms "
+            f"| {run['server_ms_per_event'] * 1000 / max(run['opened'], 1):.1f} µs |"
         )
+    if report["workers"] > 1:
+        lines.append("")
+        for run in report["runs"]:
+            each = ", ".join(
+                f"{streams:,} streams / {rss:.0f} MB"
+                for streams, rss in zip(run["connections_per_worker"], run["rss_workers_mb"], strict=False)
+            )
+            lines.append(f"- {run['clients']:,} clients, per worker: {each}")
     target = report["target"]
     lines += [
         "",
@@ -328,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     report: dict[str, Any] = {**header(machine_info()), "rate": args.rate, "duration": args.duration}
-    report.update(procs=args.procs, runs=[])
+    report.update(procs=args.procs, workers=args.workers, runs=[])
     report["servers"] = "the given servers" if args.database_url and args.redis_url else "embedded PostgreSQL + Valkey"
     with cleanup(root, service):
         service.start()

@@ -30,6 +30,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 CLIENT = r"""
 import asyncio, sys
@@ -71,17 +72,23 @@ async def profile(args: argparse.Namespace, database_url: str, redis_url: str) -
         access_log=False,
         stream_max_connections=args.clients + 100,
         stream_max_per_ip=0,  # every client comes from 127.0.0.1
+        live_accelerator=args.accelerator,
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state)  # what uvicorn does with a lifespan's state when it runs the lifespan
+            await app(scope, receive, send)
+
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False))
+        server = uvicorn.Server(uvicorn.Config(with_state, lifespan="off", log_config=None, access_log=False))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
-        hub = app.state.hub
+        hub = state["hub"]
         await asyncio.sleep(1)
         gc.collect()
         if args.mode == "memory":
@@ -132,6 +139,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=["cpu", "time", "memory"], default="cpu")
     parser.add_argument("--by-line", action="store_true", help="memory mode: group by source line, not file")
     parser.add_argument("--clients", type=int, default=5000)
+    parser.add_argument("--accelerator", action="store_true", help="with the live accelerator (default: portable)")
     parser.add_argument("--database-url", default=None, help="a database to migrate and use (it is not emptied)")
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args()

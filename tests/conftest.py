@@ -19,13 +19,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from scoreboard import migrate
-from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded import EmbeddedServers
+from tests.fixtures.apps import Running, running
 from tests.fixtures.servers import TEST_SECRET, Servers
 from tests.fixtures.urls import with_database
 
@@ -137,15 +136,14 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """Yield a started app (lifespan entered)."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
+async def app(settings: Settings) -> AsyncIterator[Running]:
+    """Yield a started app (lifespan entered; each request gets its state)."""
+    async with running(settings) as started:
+        yield started
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: Running) -> AsyncIterator[httpx.AsyncClient]:
     """Yield an HTTP client talking to the app in-process."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

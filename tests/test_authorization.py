@@ -8,10 +8,10 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from tests.fixtures.accounts import PASSWORD, Account, admin, login, player, register
+from tests.fixtures.apps import Running
 from tests.fixtures.problems import assert_problem
 
 PUBLIC, ANY_CALLER, USER, ADMIN = "public", "any-caller", "user", "admin"
@@ -152,11 +152,11 @@ async def api_key(client: httpx.AsyncClient, boss: Account) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def test_every_api_route_is_classified(app: FastAPI) -> None:
+async def test_every_api_route_is_classified(app: Running) -> None:
     """Keep the access table equal to the app's /api routes."""
     # Since FastAPI 0.137 app.routes holds lazy _IncludedRouter wrappers, so a plain scan finds no APIRoute;
     # iter_route_contexts is the public way to see every endpoint with its full, prefixed path.
-    contexts = [c for c in iter_route_contexts(app.routes) if (c.path or "").startswith("/api")]
+    contexts = [c for c in iter_route_contexts(app.app.routes) if (c.path or "").startswith("/api")]
     routes = {(m, c.path) for c in contexts if isinstance(c.original_route, APIRoute) for m in c.methods or ()}
     assert routes == set(ACCESS)
     # Mounts or plain Starlette routes under /api would escape the table above; WebSockets have their own.

@@ -1,4 +1,4 @@
-"""The application factory; its lifespan owns every shared resource."""
+"""The application factory; its lifespan opens every shared resource and yields them as the typed `State`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from scoreboard import __version__, migrate
 from scoreboard.actions import router as actions
@@ -28,16 +29,18 @@ from scoreboard.kit.openapi import install_problem_openapi
 from scoreboard.kit.periodic import Periodic
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
-from scoreboard.kit.rawsend import RawSendApp
 from scoreboard.kit.signals import on_exit_signal
-from scoreboard.leaderboard import healing
+from scoreboard.leaderboard import reconciler
 from scoreboard.leaderboard.board import Board
 from scoreboard.leaderboard.router import router as leaderboard_router
+from scoreboard.live import accelerator
 from scoreboard.live import router as live
+from scoreboard.live.delivery import Delivery, Portable
 from scoreboard.live.hub import Hub
-from scoreboard.redis import create_redis, create_script_host
+from scoreboard.redis import create_redis, create_request_redis
 from scoreboard.scores import router as scores
 from scoreboard.scores.audit import AuditWriter
+from scoreboard.state import State
 from scoreboard.users.router import router as users_router
 from scoreboard.web import router as web
 
@@ -55,72 +58,103 @@ async def _close_pool(pool: Pool) -> None:
         pool.terminate()
 
 
+def _delivery(settings: Settings) -> Delivery:
+    """The live accelerator when it is asked for and its tested versions are installed, else the portable path."""
+    if not settings.live_accelerator:
+        return Portable()
+    reason = accelerator.unsupported()
+    if reason is not None:
+        log.warning("live accelerator off: %s; live events take the portable path", reason)
+        return Portable()
+    return accelerator.Accelerator(settings.stream_write_threads)
+
+
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the PostgreSQL pool and the Redis client; close them in reverse order."""
-    settings: Settings = app.state.settings
+async def open_state(settings: Settings) -> AsyncIterator[State]:
+    """Open the process's resources (stores, background work, the live hub); close them in reverse order."""
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings)
         stack.push_async_callback(_close_pool, pool)
-        app.state.pool = pool
-        redis = create_redis(settings)
+        background_redis = create_redis(settings)
+        stack.push_async_callback(background_redis.aclose)
+        redis = create_request_redis(settings)
         stack.push_async_callback(redis.aclose)
-        app.state.redis = redis
-        # The award's two scripts and the board reads: one pipelined connection, not a pool checkout per call.
-        script_host = create_script_host(settings)
-        if script_host is not None:
-            stack.push_async_callback(script_host.aclose)
-        app.state.limiter = SlidingWindow(redis, script_host)
         republisher = Periodic(
             "revocation-republisher", lambda: revocations.republish_once(pool, redis, settings), every=15.0
         )
         republisher.start()
         stack.push_async_callback(republisher.stop)
-        app.state.board = Board(redis, script_host=script_host)
+        board = Board(redis)
         # The lease outlives a missed pass or two; a holder that died is replaced after it lapses.
-        reconciling = healing.Reconciler(pool, redis, lease_seconds=max(3 * settings.reconcile_interval_seconds, 5))
+        reconciling = reconciler.Reconciler(
+            pool, background_redis, lease_seconds=max(3 * settings.reconcile_interval_seconds, 5)
+        )
         stack.push_async_callback(reconciling.release)
-        reconciler = Periodic("leaderboard-reconciler", reconciling, every=settings.reconcile_interval_seconds)
-        reconciler.start()
-        stack.push_async_callback(reconciler.stop)
+        reconciliation = Periodic("leaderboard-reconciler", reconciling, every=settings.reconcile_interval_seconds)
+        reconciliation.start()
+        stack.push_async_callback(reconciliation.stop)
         audit = AuditWriter(pool)
         audit.start()
         stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
-        app.state.audit = audit
-        hub = Hub(redis, app.state.board, pool, settings)
+        hub = Hub(background_redis, board, pool, settings, _delivery(settings))
         hub.start()
         stack.push_async_callback(hub.close)  # first to close: streams end before what feeds them
         stack.callback(on_exit_signal(hub.begin_drain))
-        app.state.hub = hub
         log.info("scoreboard %s ready to serve", __version__)
-        yield
+        yield State(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            background_redis=background_redis,
+            limiter=SlidingWindow(redis),
+            board=board,
+            audit=audit,
+            hub=hub,
+            api_keys=KeyCache(settings.api_key_cache_seconds),
+            migration_heads=migrate.head_revisions(),
+        )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the ASGI app for `settings` (default: from the environment)."""
+def create_server_app(settings: Settings | None = None) -> ASGIApp:
+    """The ASGI app a server runs: the app, behind the live accelerator's recorder when that is on and supported."""
     if settings is None:
         # Called by uvicorn in a worker process (`serve --workers N`): nothing configured logging here yet.
         settings = Settings()
         configure_logging(settings.log_level, settings.log_format)
+    return accelerator.outermost(create_app(settings), settings.live_accelerator)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app for `settings` (default: from the environment)."""
+    if settings is None:
+        settings = Settings()
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("create_app needs database_url and redis_url; `scoreboard serve` provides them")
-    app = RawSendApp(
+    resolved = settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        async with open_state(resolved) as state:
+            yield state
+
+    app = FastAPI(
         title="Scoreboard",
         version=__version__,
         summary="A secure, live, auditable real-time leaderboard API.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
-    app.state.migration_heads = migrate.head_revisions()
     install_problem_handlers(app)
     install_problem_openapi(app)
-    # The bare routes (below) skip middleware: they apply the body limit themselves, and so must anything added here.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Routing is a linear scan in this order: the award, the hottest route, is matched first.
-    routers = (scores.router, health_router, auth_router, live.router, leaderboard_router, users_router, actions.public)
     for router in (
-        *routers,
+        scores.router,
+        health_router,
+        auth_router,
+        live.router,
+        leaderboard_router,
+        users_router,
+        actions.public,
         admin_router,
         actions.admin,
         apikeys_router,
@@ -132,6 +166,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", web.static_files, name="static")
-    app.bare_routes.update(live.bare_routes)
-    app.bare_routes.update(scores.bare_routes)
     return app

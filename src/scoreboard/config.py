@@ -83,8 +83,13 @@ class Settings(BaseSettings):
     stream_client_queue: int = Field(default=64, ge=1, description="Events queued for a slow client, then conflated")
     stream_stall_timeout_seconds: float = Field(default=30.0, gt=0, description="A client stuck this long is dropped")
     stream_max_lifetime_seconds: float = Field(default=3600.0, gt=0, description="Streams end with a reconnect hint")
+    live_accelerator: bool = Field(
+        default=False,
+        description="Write SSE events straight to uvicorn's sockets (only with the uvicorn/uvloop versions it was "
+        "tested with; otherwise the portable path, with one warning)",
+    )
     stream_write_threads: int = Field(
-        default=1, ge=0, le=16, description="Threads writing events to streams beside the event loop; 0: the loop alone"
+        default=1, ge=0, le=16, description="With the accelerator: threads writing events beside the event loop"
     )
     stream_drain_seconds: float = Field(default=5.0, gt=0, description="Shutdown waits this long for streams to end")
     stream_ticket_ttl_seconds: int = Field(default=60, ge=5, le=3600, description="Lifetime of an SSE stream ticket")

@@ -1,13 +1,12 @@
-"""The asyncpg pool and the `Db` dependency: one connection and one transaction per request."""
+"""The asyncpg pool, and the transaction a request runs in with what happens after it commits."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
-from fastapi import Depends, Request
-from starlette.requests import HTTPConnection
 
 from scoreboard.config import Settings
 
@@ -42,27 +41,27 @@ async def create_pool(settings: Settings) -> Pool:
     return await pool
 
 
-def get_pool(request: HTTPConnection) -> Pool:
-    """Return the app's pool."""
-    pool: Pool = request.app.state.pool
-    return pool
+class AfterCommit:
+    """Side effects others can see (cache writes, publishes), run once the request's transaction has committed."""
+
+    __slots__ = ("_hooks",)
+
+    def __init__(self) -> None:
+        self._hooks: list[AfterCommitHook] = []
+
+    def add(self, hook: AfterCommitHook) -> None:
+        """Run `hook` after the commit (never if the transaction rolls back)."""
+        self._hooks.append(hook)
+
+    async def run(self) -> None:
+        """Run the hooks in the order they were added."""
+        for hook in self._hooks:
+            await hook()
 
 
-def after_commit(request: Request, hook: AfterCommitHook) -> None:
-    """Run `hook` once this request's transaction has committed (never if it rolls back)."""
-    request.state.after_commit.append(hook)
-
-
-async def transaction(request: Request) -> AsyncIterator[Connection]:
-    """Give the endpoint a connection inside a transaction the HTTP edge commits or rolls back."""
-    hooks: list[AfterCommitHook] = []
-    request.state.after_commit = hooks
-    async with get_pool(request).acquire() as conn, conn.transaction():
+@asynccontextmanager
+async def transaction(pool: Pool, after_commit: AfterCommit) -> AsyncIterator[Connection]:
+    """A connection inside a transaction; `after_commit`'s hooks run once it committed."""
+    async with pool.acquire() as conn, conn.transaction():
         yield conn
-    # Side effects others can see (cache writes, publishes) only after the data they describe is durable.
-    for hook in hooks:
-        await hook()
-
-
-# scope="function": commit before the response is sent, so a failed commit is the client's error response.
-Db = Annotated[Connection, Depends(transaction, scope="function")]
+    await after_commit.run()

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from alembic.config import Config
 
-# Alembic and SQLAlchemy cost a serving process ~26 MB and a second of start-up, for code it never runs after the
-# schema is up to date: they are imported only by the functions that migrate.
+# Alembic and SQLAlchemy cost a serving process memory and start-up time, for code it never runs after the schema is
+# up to date: they are imported only by the functions that migrate.
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 URL_VARIABLE = "SCOREBOARD_MIGRATE_DATABASE_URL"
 LOGGING_VARIABLE = "SCOREBOARD_MIGRATE_LOGGING"  # "LEVEL:format", as the parent logs

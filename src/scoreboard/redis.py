@@ -1,21 +1,17 @@
-"""The shared Redis client and its `RedisClient` dependency."""
+"""The two Redis clients: the pipelined one for requests, redis-py for pub/sub, background passes and admin work."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
 from redis.asyncio import BlockingConnectionPool, Redis
-from starlette.requests import HTTPConnection
 
 from scoreboard.config import Settings
 from scoreboard.kit.pipelined import CONNECT_TIMEOUT_SECONDS, REPLY_TIMEOUT_SECONDS, Pipelined
 
 
 def create_redis(settings: Settings) -> Redis:
-    """Create the client; it connects on first use."""
+    """Create the redis-py client; it connects on first use."""
     assert settings.redis_url is not None
-    # Blocking: under a burst, a request waits briefly for a free connection instead of failing.
+    # Blocking: under a burst, a caller waits briefly for a free connection instead of failing.
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
@@ -28,16 +24,7 @@ def create_redis(settings: Settings) -> Redis:
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
 
-def create_script_host(settings: Settings) -> Pipelined | None:
-    """A pipelined connection for the request path's scripts; None (use the shared client) for TLS URLs."""
+def create_request_redis(settings: Settings) -> Pipelined:
+    """Create the request path's client: one pipelined connection per process, opened on first use."""
     assert settings.redis_url is not None
     return Pipelined.from_url(settings.redis_url)
-
-
-def get_redis(request: HTTPConnection) -> Redis:
-    """Return the app's Redis client."""
-    client: Redis = request.app.state.redis
-    return client
-
-
-RedisClient = Annotated[Redis, Depends(get_redis)]

@@ -272,7 +272,7 @@ async def test_revocation_written_while_redis_was_down_is_republished(
     # As if the post-commit Redis write had failed: revoked in PostgreSQL only.
     await db.execute("UPDATE auth_sessions SET revoked_at = now() WHERE user_id = $1", account.id)
     assert (await client.get("/api/users/me", headers=account.headers)).status_code == 200
-    assert await republish_once(app.state.pool, app.state.redis, app.state.settings) == 1  # type: ignore[attr-defined]
+    assert await republish_once(app.state["pool"], app.state["redis"], app.state["settings"]) == 1
     problem(await client.get("/api/users/me", headers=account.headers), 401)
 
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from scoreboard.cli.pgtools import ToolsError, connection, usable_tools
 from scoreboard.cli.restore import _forward
 from scoreboard.embedded.postgres import bin_dir
-from scoreboard.leaderboard import healing, keys
+from scoreboard.leaderboard import keys, reconciler
 from tests.fixtures.cli import run_scoreboard
 from tests.fixtures.factories import award, create_user
 from tests.fixtures.served import Service
@@ -59,7 +59,7 @@ async def rebuild_board(database_url: str, redis: Redis) -> None:
     """Rebuild the board from PostgreSQL in-process, as the service would."""
     pool = await asyncpg.create_pool(database_url, min_size=0)
     try:
-        assert await healing.rebuild(pool, redis) is not None
+        assert await reconciler.rebuild(pool, redis) is not None
     finally:
         await pool.close()
 

@@ -31,7 +31,7 @@ async def test_db_check_says_whether_the_database_is_at_head(
     await db.execute("UPDATE alembic_version SET version_num = '0002_accounts'")
     behind = cli("db", "check", data_dir=tmp_path, database_url=database_url)
     assert behind.returncode == 1
-    assert "the database is at 0002_accounts; 2 migration(s) pending: 0003_score_updates, " in behind.stdout
+    assert "the database is at 0002_accounts; 3 migration(s) pending: 0003_score_updates, " in behind.stdout
     assert "Run `scoreboard db upgrade`" in behind.stdout
 
     await db.execute("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'")

@@ -8,17 +8,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from scoreboard import migrate
-from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
+from tests.fixtures.apps import running
 
 
 async def _client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(settings) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http

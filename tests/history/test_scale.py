@@ -19,13 +19,13 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from scoreboard.history import cursor
 from scoreboard.history.repository import HISTORY_AFTER, HISTORY_FIRST, LAST_ACTION, STATS
 from scoreboard.integrity import service as integrity
-from scoreboard.leaderboard import healing
+from scoreboard.leaderboard import reconciler
 from tests.fixtures.accounts import admin
+from tests.fixtures.apps import Running
 from tests.fixtures.factories import bulk_history, bulk_users
 from tests.fixtures.polling import eventually
 from tests.fixtures.servers import Servers
@@ -194,7 +194,7 @@ async def test_a_deep_page_answers_in_under_10_ms(
 
 
 async def test_reports_and_integrity_stay_bounded(
-    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection, big: BigHistory
+    app: Running, client: httpx.AsyncClient, db: asyncpg.Connection, big: BigHistory
 ) -> None:
     """Analytics over a million awards and the full integrity check take seconds at most, and find nothing."""
     boss = await admin(client, db)
@@ -204,10 +204,10 @@ async def test_reports_and_integrity_stay_bounded(
         figures[path] = ms
         assert ms < 5000, path
     # The app's reconciler builds the board at start-up; wait for it, then rebuild once more with everyone in.
-    await eventually(lambda: app.state.redis.exists("leaderboard:built"), within=30)
-    assert await healing.rebuild(app.state.pool, app.state.redis) is not None
+    await eventually(lambda: app.state["redis"].exists("leaderboard:built"), within=30)
+    assert await reconciler.rebuild(app.state["pool"], app.state["background_redis"]) is not None
     started = time.perf_counter()
-    report = await integrity.run(app.state.pool, app.state.redis)
+    report = await integrity.run(app.state["pool"], app.state["background_redis"])
     figures["integrity"] = (time.perf_counter() - started) * 1000
     assert report.ok, [c for c in report.checks if c.count]
     assert figures["integrity"] < 10_000

@@ -10,9 +10,9 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.apps import Running
 from tests.fixtures.factories import violation
 from tests.fixtures.history import BAD_CURSORS, keys, walk
 from tests.fixtures.problems import assert_problem
@@ -104,7 +104,7 @@ async def test_pages_stay_exact_under_concurrent_inserts(
     assert keys(items) == sorted(keys(items), reverse=True)
 
 
-async def test_a_real_refusal_is_listed(app: FastAPI, client: httpx.AsyncClient, boss: Account) -> None:
+async def test_a_real_refusal_is_listed(app: Running, client: httpx.AsyncClient, boss: Account) -> None:
     """Exceed the score rate limit through the API: the refusal shows up for admins."""
     me = await player(client)
     statuses = [
@@ -112,7 +112,7 @@ async def test_a_real_refusal_is_listed(app: FastAPI, client: httpx.AsyncClient,
         for _ in range(12)
     ]
     assert statuses.count(429) == 2
-    await app.state.audit.flush()
+    await app.state["audit"].flush()
     page = (await client.get(URL, params={"userId": str(me.id)}, headers=boss.headers)).json()
     assert [(i["endpoint"], i["attemptCount"]) for i in page["items"]] == [("/api/scores", 12), ("/api/scores", 11)]
 

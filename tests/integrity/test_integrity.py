@@ -8,13 +8,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from scoreboard.config import Settings
 from scoreboard.integrity import service
-from scoreboard.leaderboard import healing
+from scoreboard.leaderboard import reconciler
 from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.apps import Running
 from tests.fixtures.polling import eventually
 from tests.fixtures.problems import assert_problem
 from tests.fixtures.seed_queries import query
@@ -88,7 +88,7 @@ async def bypass_foreign_keys(db: asyncpg.Connection, sql: str, *args: Any) -> N
 
 
 async def test_every_kind_of_finding(
-    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis, boss: Account
+    app: Running, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis, boss: Account
 ) -> None:
     """Tampered scores, lost history, orphans and a drifted board are each found, counted and sampled."""
     ann, bob, dave, erin, frank = await players(client, 5)
@@ -105,7 +105,9 @@ async def test_every_kind_of_finding(
         ghost,
         dave.id,
     )
-    await healing.check(app.state.pool, app.state.redis, repair=True)  # Redis now mirrors PostgreSQL exactly
+    await reconciler.check(
+        app.state["pool"], app.state["background_redis"], repair=True
+    )  # Redis now mirrors PostgreSQL exactly
     # Redis: a wrong score, a missing member, a deactivated user left behind, strays.
     await redis.zadd("leaderboard", {str(dave.id): 999})
     await redis.zrem("leaderboard", str(erin.id))
@@ -153,7 +155,7 @@ async def test_every_kind_of_finding(
     assert seed == {(UUID(s["userId"]), s["discrepancy"]) for s in checks["score-mismatch"]["sample"]}
 
     # A repair fixes Redis only; PostgreSQL's findings stay for a human.
-    repaired = await service.run(app.state.pool, app.state.redis, repair=True)
+    repaired = await service.run(app.state["pool"], app.state["background_redis"], repair=True)
     assert not repaired.ok
     assert [c.name for c in repaired.needs_human] == POSTGRES_CHECKS
     assert [c.name for c in repaired.checks if c.repaired] == REDIS_CHECKS

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from scoreboard.kit.problems import ProblemError
+from tests.fixtures.apps import Running
 
 
 class Conflict(ProblemError):
@@ -56,9 +57,9 @@ async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None
     assert response.headers["allow"] == "GET"
 
 
-async def test_validation_errors_are_422_without_echoing_input(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_validation_errors_are_422_without_echoing_input(app: Running, client: httpx.AsyncClient) -> None:
     """Unknown fields and bad JSON are 422 problems listing where and why, never the input itself."""
-    _add_probe_routes(app)
+    _add_probe_routes(app.app)
     body = _is_problem(await client.post("/probe/things", json={"name": "x", "password": "hunter2"}), 422)
     assert body["errors"] == [
         {"loc": ["body", "password"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
@@ -68,9 +69,9 @@ async def test_validation_errors_are_422_without_echoing_input(app: FastAPI, cli
     assert _is_problem(malformed, 422)["errors"][0]["type"] == "json_invalid"  # type: ignore[index]
 
 
-async def test_domain_errors_carry_status_headers_and_extensions(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_domain_errors_carry_status_headers_and_extensions(app: Running, client: httpx.AsyncClient) -> None:
     """A ProblemError renders its own status, title, detail, headers and extension members."""
-    _add_probe_routes(app)
+    _add_probe_routes(app.app)
     response = await client.get("/probe/conflict")
     body = _is_problem(response, 409)
     assert body == {
@@ -84,9 +85,9 @@ async def test_domain_errors_carry_status_headers_and_extensions(app: FastAPI, c
     assert response.headers["x-why"] == "dup"
 
 
-async def test_unexpected_errors_are_500_without_internals(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_unexpected_errors_are_500_without_internals(app: Running, client: httpx.AsyncClient) -> None:
     """A bug gives a bare 500 problem; the message and trace stay in the log."""
-    _add_probe_routes(app)
+    _add_probe_routes(app.app)
     response = await client.get("/probe/crash")
     body = _is_problem(response, 500)
     assert body == {"type": "about:blank", "title": "Internal Server Error", "status": 500, "instance": "/probe/crash"}

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
 from redis.asyncio import Redis
 
 from scoreboard.config import Settings
+from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.ratelimit import SlidingWindow
-from scoreboard.redis import create_redis
+from scoreboard.redis import create_request_redis
 
 KEY = "rate_limit:user-123:/api/scores"
 
 
+@pytest.fixture
+async def pipelined(redis_url: str) -> AsyncIterator[Pipelined]:
+    """The request path's client on the test's Redis database."""
+    client = Pipelined.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 async def test_admits_exactly_the_limit_under_concurrency(settings: Settings) -> None:
     """500 simultaneous hits on one key through the app's client: exactly `limit` are allowed."""
-    client = create_redis(settings)
+    client = create_request_redis(settings)
     limiter = SlidingWindow(client)
     try:
         verdicts = await asyncio.gather(*(limiter.check(KEY, limit=10, window_seconds=60) for _ in range(500)))
@@ -26,9 +39,9 @@ async def test_admits_exactly_the_limit_under_concurrency(settings: Settings) ->
     assert all(v.remaining == 0 and 1 <= v.retry_after <= 60 for v in refused)
 
 
-async def test_seed_counter_key_answers_get_and_ttl(redis: Redis) -> None:
+async def test_seed_counter_key_answers_get_and_ttl(redis: Redis, pipelined: Pipelined) -> None:
     """Operators' `GET` / `TTL rate_limit:{user}:{endpoint}` show the count in the window and time to reset."""
-    limiter = SlidingWindow(redis)
+    limiter = SlidingWindow(pipelined)
     for _ in range(3):
         await limiter.check(KEY, limit=10, window_seconds=60)
     assert await redis.get(KEY) == "3"
@@ -36,9 +49,9 @@ async def test_seed_counter_key_answers_get_and_ttl(redis: Redis) -> None:
     assert await redis.type(KEY) == "string"
 
 
-async def test_window_edge_burst_is_refused(redis: Redis) -> None:
+async def test_window_edge_burst_is_refused(redis: Redis, pipelined: Pipelined) -> None:
     """Limit at the end of one window, limit at the start of the next: never more than the limit in any span."""
-    limiter = SlidingWindow(redis)
+    limiter = SlidingWindow(pipelined)
     window = 2.0
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -54,9 +67,9 @@ async def test_window_edge_burst_is_refused(redis: Redis) -> None:
     assert [v.allowed for v in again] == [True] * 5 + [False]
 
 
-async def test_peek_counts_nothing_and_record_counts_regardless(redis: Redis) -> None:
+async def test_peek_counts_nothing_and_record_counts_regardless(redis: Redis, pipelined: Pipelined) -> None:
     """`peek` only looks; `record` counts even past the limit (failed logins keep counting)."""
-    limiter = SlidingWindow(redis)
+    limiter = SlidingWindow(pipelined)
     for _ in range(3):
         assert (await limiter.check(KEY, limit=2, window_seconds=60, mode="peek")).allowed
     for _ in range(4):
@@ -68,9 +81,9 @@ async def test_peek_counts_nothing_and_record_counts_regardless(redis: Redis) ->
     assert await redis.exists(KEY) == 0
 
 
-async def test_survives_script_cache_flush(redis: Redis) -> None:
+async def test_survives_script_cache_flush(redis: Redis, pipelined: Pipelined) -> None:
     """After SCRIPT FLUSH (e.g. a Redis restart) the script is loaded again transparently."""
-    limiter = SlidingWindow(redis)
+    limiter = SlidingWindow(pipelined)
     await limiter.check(KEY, limit=10, window_seconds=60)
     await redis.script_flush()
     assert (await limiter.check(KEY, limit=10, window_seconds=60)).count == 2

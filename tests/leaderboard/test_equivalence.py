@@ -10,15 +10,14 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
-from scoreboard.leaderboard import healing
+from scoreboard.leaderboard import reconciler
+from tests.fixtures.apps import Running, running
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # Few distinct scores and reach times, so ties (and exact ties to the millisecond) are common.
@@ -29,15 +28,15 @@ boards = st.lists(player, min_size=1, max_size=25)
 class Client:
     """An app plus an HTTP client for it."""
 
-    def __init__(self, app: FastAPI, http: httpx.AsyncClient) -> None:
+    def __init__(self, app: Running, http: httpx.AsyncClient) -> None:
         self.app, self.http = app, http
 
 
 async def _start(config: Settings) -> AsyncIterator[Client]:
-    app = create_app(config)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        yield Client(app, http)
+    async with running(config) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            yield Client(app, http)
 
 
 @pytest.fixture
@@ -72,7 +71,7 @@ def reference(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def load(
-    db: asyncpg.Connection, redis: Redis, app: FastAPI, spec: list[tuple[int, int, bool, bool]]
+    db: asyncpg.Connection, redis: Redis, app: Running, spec: list[tuple[int, int, bool, bool]]
 ) -> list[dict[str, Any]]:
     """Replace all users with `spec` in PostgreSQL and rebuild Redis from it."""
     await db.execute("TRUNCATE users CASCADE")
@@ -97,7 +96,7 @@ async def load(
         user["reached_ms"] = tick * 7
         users.append(user)
     await redis.flushdb()
-    assert await healing.rebuild(app.state.pool, app.state.redis) is not None
+    assert await reconciler.rebuild(app.state["pool"], app.state["background_redis"]) is not None
     return users
 
 

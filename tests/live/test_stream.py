@@ -12,16 +12,17 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 from websockets.exceptions import InvalidStatus
 
+from scoreboard.live.accelerator import Accelerator, DirectClient
 from scoreboard.live.client import Client, Limits
 from scoreboard.live.events import Event
-from scoreboard.live.hub import SPREAD_FROM
 from tests.fixtures.accounts import player
-from tests.fixtures.live import Live, award
+from tests.fixtures.apps import Running
+from tests.fixtures.live import DELIVERIES, Live, award, delivery_settings, tune
 from tests.fixtures.polling import eventually
+from tests.fixtures.served import Service
 from tests.fixtures.streams import Frame, serving, sse, websocket, ws_event
 
 SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard"}
@@ -177,32 +178,35 @@ async def test_an_invalid_query_is_the_same_422_problem_on_both_transports(
         assert not hub.clients
 
 
-async def test_the_stream_is_served_before_routing_and_by_its_documented_route(live: Live) -> None:
+async def test_by_default_events_go_through_the_asgi_send(live: Live) -> None:
     async with live() as (base, client, hub):
-        app: FastAPI = client._transport.app  # type: ignore[attr-defined]
-        assert ("GET", "/api/leaderboard/stream") in app.bare_routes  # type: ignore[attr-defined]
         assert "/api/leaderboard/stream" in (await client.get("/openapi.json")).json()["paths"]
-        async with sse(base) as bare:
-            assert (await bare.until("snapshot")).data["totalPlayers"] == 0
+        async with sse(base, params={"limit": 3}) as stream:
+            assert (await stream.until("snapshot")).data["totalPlayers"] == 0
             (state,) = hub.clients
-            assert state.writes_directly  # uvicorn, HTTP/1.1 chunked: events skip the ASGI send
-        # Without the shortcut, the request goes through FastAPI's routing to the same stream.
-        app.bare_routes.clear()  # type: ignore[attr-defined]
-        async with sse(base, params={"limit": 3}) as routed:
-            snapshot = await routed.until("snapshot")
-            assert snapshot.data["totalPlayers"] == 0
-            (state,) = hub.clients
+            assert type(state) is Client
             assert state.limit == 3
+            body = await award(client, await player(client))
+            assert (await stream.until("score_update")).data["newScore"] == body["newScore"]
 
 
-async def test_under_another_http_protocol_the_stream_goes_through_the_asgi_send(live: Live) -> None:
+async def test_with_the_accelerator_uvicorn_streams_take_events_on_their_sockets(live: Live) -> None:
+    async with live(live_accelerator=True) as (base, client, hub), sse(base) as stream:
+        assert (await stream.until("snapshot")).data["totalPlayers"] == 0
+        (state,) = hub.clients
+        assert isinstance(state, DirectClient)  # uvicorn, HTTP/1.1 chunked: events skip the ASGI send
+        body = await award(client, await player(client))
+        assert (await stream.until("score_update")).data["newScore"] == body["newScore"]
+
+
+async def test_under_another_http_protocol_the_accelerator_leaves_the_stream_to_the_asgi_send(live: Live) -> None:
     """Direct socket writes are a uvicorn-httptools shortcut; elsewhere (here uvicorn's h11) `send` carries events."""
-    async with live() as (_, client, hub):
-        app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+    async with live(live_accelerator=True) as (_, client, hub):
+        app: Running = client._transport.app  # type: ignore[attr-defined]
         async with serving(app, http="h11") as base, sse(base) as stream:
             await stream.until("snapshot")
             (state,) = hub.clients
-            assert not state.writes_directly
+            assert not isinstance(state, DirectClient)
             body = await award(client, await player(client))
             update = await stream.until("score_update")
             assert (update.data["userId"], update.data["newScore"]) == (body["userId"], body["newScore"])
@@ -217,45 +221,66 @@ async def test_a_stream_request_announcing_an_oversized_body_is_413(live: Live) 
 
 
 async def test_events_written_from_threads_arrive_as_from_the_loop(live: Live) -> None:
-    """Past `spread_from` streams the hub writes straight to the sockets from threads; streams see no difference."""
-    async with live() as (base, client, hub):
-        hub.spread_from = 1
+    """Past `spread_from` streams the accelerator writes to the sockets from threads; streams see no difference."""
+    async with live(live_accelerator=True) as (base, client, hub):
+        tune(hub, "accelerator-threads")
+        assert isinstance(hub.delivery, Accelerator)
+        spreader = hub.delivery.spreader
         alice = await player(client)
         async with sse(base) as one, sse(base, params={"limit": 1}) as two, websocket(base, "limit=5") as ws:
             for stream in (one, two):
                 await stream.until("snapshot")
             await ws_event(ws, "snapshot")
             for expected in (10, 20):
-                written = hub.spreader.jobs
+                written = spreader.jobs
                 await award(client, alice)
                 updates = [await one.until("score_update"), await two.until("score_update")]
                 assert [u.data["newScore"] for u in updates] == [expected, expected]
                 assert updates[0].id == updates[1].id == hub.last_id
                 assert len(updates[1].data["leaderboard"]) == 1
                 assert (await ws_event(ws, "score_update"))["newScore"] == expected
-                assert hub.spreader.jobs == written + 2  # both SSE streams' writes went through the spreader
+                assert spreader.jobs == written + 2  # both SSE streams' writes went through the spreader
 
 
-@pytest.mark.parametrize("spread_from", [SPREAD_FROM, 1], ids=["loop-writes", "threads-write"])
-async def test_a_peer_that_pipelined_a_request_and_left_is_dropped_at_the_next_event(
-    live: Live, spread_from: int
-) -> None:
-    """uvicorn marks only the newest pipelined request disconnected: the stream must notice the closed socket."""
-    async with live() as (base, client, hub):
-        hub.spread_from = spread_from
-        host, port = base.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        stream = b"GET /api/leaderboard/stream HTTP/1.1\r\nHost: t\r\n\r\n"
-        writer.write(stream + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        received = b""
-        async with asyncio.timeout(5):
-            while b"event: snapshot" not in received:
-                received += await reader.read(65536)
-        writer.close()
-        await writer.wait_closed()
-        await asyncio.sleep(0.2)
+async def _pipeline_a_stream_and_leave(base: str) -> None:
+    """Open a stream, pipeline another request behind it, read the snapshot, and close the socket."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    stream = b"GET /api/leaderboard/stream HTTP/1.1\r\nHost: t\r\n\r\n"
+    writer.write(stream + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    received = b""
+    async with asyncio.timeout(5):
+        while b"event: snapshot" not in received:
+            received += await reader.read(65536)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.2)
+
+
+# uvicorn marks only the newest pipelined request disconnected, so the stream's own request never hears of it: the
+# stream must notice the closed socket when it next writes. The accelerator checks the transport itself; the
+# portable path learns it from the `send` that fails (uvloop raises on a closed transport; asyncio's event loop, which
+# the in-process tests run on, drops the write silently: that case is the served process's test below).
+@pytest.mark.parametrize("delivery", [d for d in DELIVERIES if d != "portable"])
+async def test_a_peer_that_pipelined_a_request_and_left_is_dropped_at_the_next_event(live: Live, delivery: str) -> None:
+    async with live(**delivery_settings(delivery)) as (base, client, hub):
+        tune(hub, delivery)
+        await _pipeline_a_stream_and_leave(base)
         await award(client, await player(client))
         await eventually(lambda: asyncio.sleep(0, not hub.clients))
+
+
+async def test_a_served_process_drops_a_stream_whose_peer_pipelined_and_left(service: Service, redis: Redis) -> None:
+    """`scoreboard serve` (uvloop, the portable path): the next event's failed write ends the stream."""
+    await _pipeline_a_stream_and_leave(service.base)
+    await eventually(lambda: _sessions(redis, 1), within=5)
+    async with httpx.AsyncClient(base_url=service.base) as http:
+        await award(http, await player(http))
+    await eventually(lambda: _sessions(redis, 0), within=5)
+
+
+async def _sessions(redis: Redis, count: int) -> bool:
+    return len([key async for key in redis.scan_iter("session:*")]) == count
 
 
 async def test_connection_cap_answers_503_on_both_transports(live: Live) -> None:
@@ -371,8 +396,8 @@ async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:
             assert (await http.get("/api/leaderboard/stream")).status_code == 503
 
 
-async def test_out_of_order_awards_publish_the_score_the_board_held(app: FastAPI, redis: Redis) -> None:
-    board = app.state.board
+async def test_out_of_order_awards_publish_the_score_the_board_held(app: Running, redis: Redis) -> None:
+    board = app.state["board"]
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe("leaderboard:updates")
     user, at = uuid4(), datetime.now(UTC)

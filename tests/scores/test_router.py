@@ -11,22 +11,21 @@ from contextlib import asynccontextmanager
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from redis.asyncio import Redis
 
-from scoreboard.app import create_app
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
 from scoreboard.scores.audit import Rejection
 from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.apps import Running, running
 from tests.fixtures.seed_queries import SEED_QUERIES
 
 
 @asynccontextmanager
-async def instance(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+async def instance(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Running]]:
     """Run an app with `settings` and yield a client and the app."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(settings) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http, app
@@ -244,7 +243,7 @@ async def test_race_fifty_clients_forty_awards_one_user(
 
 
 async def test_rate_limit_admits_exactly_the_limit_and_audits_refusals(
-    app: object, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+    app: Running, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
 ) -> None:
     """500 parallel requests from one player: exactly 10 awarded, 490 refused with headers, all audited."""
     account = await player(client)
@@ -255,7 +254,7 @@ async def test_rate_limit_admits_exactly_the_limit_and_audits_refusals(
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert (refused.headers["ratelimit-limit"], refused.headers["ratelimit-remaining"]) == ("10", "0")
     assert await redis.get(f"rate_limit:{account.id}:/api/scores") == "10"
-    await app.state.audit.flush()  # type: ignore[attr-defined]
+    await app.state["audit"].flush()
     audit = await db.fetch("SELECT * FROM rate_limit_audit WHERE user_id = $1 ORDER BY attempt_count", account.id)
     assert len(audit) == 490
     assert {(r["endpoint"], r["limit_exceeded"], str(r["ip_address"])) for r in audit} == {
@@ -340,7 +339,6 @@ async def test_bad_bodies_are_4xx(client: httpx.AsyncClient, content: bytes, sta
 def _shape(response: httpx.Response) -> tuple[object, ...]:
     """What a client sees of a response, less the values that differ per award (ids, scores, times)."""
     body = response.json()
-    # Where each error is, not its wording: the bare path words a non-JSON body more plainly than FastAPI does.
     errors = [tuple(err["loc"]) for err in body.get("errors", [])]
     names = ("content-type", "www-authenticate", "idempotent-replayed", "ratelimit-limit", "retry-after")
     headers = {k: response.headers.get(k) for k in names}
@@ -384,18 +382,23 @@ async def _cases(client: httpx.AsyncClient, db: asyncpg.Connection) -> list[tupl
     return [_shape(response) for response in sent]
 
 
-async def test_the_award_is_served_before_routing_and_by_its_documented_route(
-    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection
+async def test_the_award_answers_every_kind_of_request_through_its_one_route(
+    app: Running, client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
-    """The bare route and the routed one answer every kind of request alike: same statuses, problems, headers."""
-    assert ("POST", "/api/scores") in app.bare_routes  # type: ignore[attr-defined]
+    """One entry: the documented route serves awards, replays and every refusal, and middleware sees each request."""
+    assert [c.methods for c in iter_route_contexts(app.app.routes) if c.path == "/api/scores"] == [{"POST"}]
     assert "/api/scores" in (await client.get("/openapi.json")).json()["paths"]
-    bare = await _cases(client, db)
+    shapes = await _cases(client, db)
     statuses = [201, 201, 401, 400, 400, 400, 401, 422, 422, 422, 422, 422, 413, 413, 201, 400, 404, 422, 201]
-    assert [shape[0] for shape in bare] == statuses
-    assert bare[1][1]["idempotent-replayed"] == "true"
-    app.bare_routes.clear()  # type: ignore[attr-defined]
-    assert await _cases(client, db) == bare
+    assert [shape[0] for shape in shapes] == statuses
+    assert shapes[1][1]["idempotent-replayed"] == "true"
+    assert [shape[3] for shape in shapes[7:12]] == [
+        [("body", 1)],
+        [("body", "extra")],
+        [("body", "actionId")],
+        [("body",)],
+        [("body",)],
+    ]
 
 
 async def test_json_nested_past_the_parsers_depth_is_a_422(client: httpx.AsyncClient) -> None:
@@ -426,13 +429,12 @@ async def test_a_reason_postgresql_cannot_store_is_a_422_and_awards_nothing(
 async def test_an_unusable_client_address_is_recorded_as_unknown(settings: Settings, db: asyncpg.Connection) -> None:
     """Behind a proxy the address is whatever X-Forwarded-For said: one that is not an IP is stored as NULL."""
     strict = settings.model_copy(update={"score_rate_limit": 1})
-    app = create_app(strict)
-    async with app.router.lifespan_context(app):
+    async with running(strict) as app:
         transport = httpx.ASGITransport(app=app, client=("not-an-ip", 4000))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             account = await player(http)
             assert [(await award(http, account)).status_code for _ in range(2)] == [201, 429]
-            await app.state.audit.flush()
+            await app.state["audit"].flush()
     assert await db.fetchval("SELECT ip_address FROM score_history WHERE user_id = $1", account.id) is None
     assert await db.fetchval("SELECT ip_address FROM auth_sessions WHERE user_id = $1 LIMIT 1", account.id) is None
     audit = await db.fetch("SELECT ip_address FROM rate_limit_audit WHERE user_id = $1", account.id)
@@ -440,11 +442,11 @@ async def test_an_unusable_client_address_is_recorded_as_unknown(settings: Setti
 
 
 async def test_a_row_postgresql_refuses_does_not_stop_the_audit_trail(
-    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection
+    app: Running, client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
     """The bad row is dropped and counted; the rows queued with it, and after it, are written."""
     account = await player(client)
-    audit = app.state.audit
+    audit = app.state["audit"]
     rows = [Rejection(account.id, "/api/scores", n, ip) for n, ip in ((11, "1.2.3.4"), (12, "not-an-ip"), (13, None))]
     for row in rows:
         audit.record(row)

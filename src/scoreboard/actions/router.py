@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, status
 
 from scoreboard.actions import service
 from scoreboard.actions.schemas import ActionCreate, ActionPatch, ActionView
-from scoreboard.auth.dependencies import AdminUser
-from scoreboard.db import Db
+from scoreboard.deps import AdminUser, Db
+from scoreboard.kit.routing import Route
 
-public = APIRouter(prefix="/api/actions", tags=["actions"])
-admin = APIRouter(prefix="/api/admin/actions", tags=["admin"])
+public = APIRouter(prefix="/api/actions", tags=["actions"], route_class=Route)
+admin = APIRouter(prefix="/api/admin/actions", tags=["admin"], route_class=Route)
 
 ActionPath = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 

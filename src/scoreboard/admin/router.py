@@ -5,23 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from scoreboard.admin import service
 from scoreboard.admin.schemas import UserPage
 from scoreboard.auth import service as auth_service
-from scoreboard.auth.dependencies import AdminUser
-from scoreboard.auth.router import AppSettings
 from scoreboard.auth.schemas import RegisterRequest
-from scoreboard.db import Db, after_commit
+from scoreboard.deps import AdminUser, AfterCommit, BoardDep, Db, PoolDep, RedisDep, SettingsDep
 from scoreboard.kit.problems import Conflict
-from scoreboard.leaderboard.service import resync_after_commit
-from scoreboard.redis import RedisClient
+from scoreboard.kit.routing import Route
+from scoreboard.leaderboard.service import sync_members
 from scoreboard.users import service as users_service
 from scoreboard.users.repository import to_dict
 from scoreboard.users.schemas import PrivateUser
 
-router = APIRouter(prefix="/api/admin/users", tags=["admin"])
+router = APIRouter(prefix="/api/admin/users", tags=["admin"], route_class=Route)
 
 
 @router.get("", summary="List or search users")
@@ -38,32 +36,47 @@ async def list_users(
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a player account")
 async def create_user(
-    body: RegisterRequest, request: Request, admin: AdminUser, conn: Db, settings: AppSettings
+    body: RegisterRequest,
+    admin: AdminUser,
+    conn: Db,
+    after_commit: AfterCommit,
+    settings: SettingsDep,
+    board: BoardDep,
+    pool: PoolDep,
 ) -> PrivateUser:
     """Create a player as an admin (provisioning, demos): like registering, without the per-address throttle."""
     row = await auth_service.create_user(
         conn, settings, username=body.username, email=body.email, password=body.password
     )
-    resync_after_commit(request, row["id"])  # a new player is on the board with 0 points
+    after_commit.add(lambda: sync_members(board, pool, [row["id"]]))  # on the board with 0 points
     return PrivateUser(**to_dict(row))
 
 
 @router.post("/{user_id}/deactivate", summary="Deactivate a user")
 async def deactivate(
-    user_id: UUID, request: Request, admin: AdminUser, conn: Db, redis: RedisClient, settings: AppSettings
+    user_id: UUID,
+    admin: AdminUser,
+    conn: Db,
+    after_commit: AfterCommit,
+    redis: RedisDep,
+    settings: SettingsDep,
+    board: BoardDep,
+    pool: PoolDep,
 ) -> PrivateUser:
     """Deactivate: the user leaves the board, their sessions end, they cannot log in."""
     if user_id == admin.user_id:
         raise Conflict("Admins cannot deactivate themselves; ask another admin.")
     user, sessions = await users_service.deactivate(conn, user_id, "deactivated_by_admin")
-    after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
-    resync_after_commit(request, user.id)
+    after_commit.add(lambda: auth_service.deny_sessions(redis, settings, sessions))
+    after_commit.add(lambda: sync_members(board, pool, [user.id]))
     return user
 
 
 @router.post("/{user_id}/reactivate", summary="Reactivate a user")
-async def reactivate(user_id: UUID, request: Request, admin: AdminUser, conn: Db) -> PrivateUser:
+async def reactivate(
+    user_id: UUID, admin: AdminUser, conn: Db, after_commit: AfterCommit, board: BoardDep, pool: PoolDep
+) -> PrivateUser:
     """Reactivate: the user may log in again and is back on the board."""
     user = await users_service.reactivate(conn, user_id)
-    resync_after_commit(request, user.id)
+    after_commit.add(lambda: sync_members(board, pool, [user.id]))
     return user

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Header, Response
+from fastapi import Response
 
 from scoreboard.analytics.schemas import Report
 from scoreboard.kit.problems import ProblemError
@@ -67,14 +67,6 @@ def negotiate(accept: str | None) -> str:
     if _quality(best, ranges) <= 0:
         raise NotAcceptable("This report is available as application/json or text/csv.")
     return best
-
-
-async def media_type(accept: Annotated[str | None, Header(include_in_schema=False)] = None) -> str:
-    """The negotiated media type of this request's report."""
-    return negotiate(accept)
-
-
-MediaType = Annotated[str, Depends(media_type)]
 
 
 def _cell(value: Any) -> Any:

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from scoreboard.analytics import service
-from scoreboard.analytics.rendering import CSV_RESPONSES, MediaType, render
+from scoreboard.analytics.rendering import CSV_RESPONSES, render
 from scoreboard.analytics.schemas import Daily, Growth, Report, TopActions, TopPerformers
-from scoreboard.auth.dependencies import AdminUser
-from scoreboard.db import Db
+from scoreboard.deps import AdminUser, Db, MediaType
+from scoreboard.kit.routing import Route
 
-router = APIRouter(prefix="/api/admin/analytics", tags=["admin"], responses=CSV_RESPONSES)
+router = APIRouter(prefix="/api/admin/analytics", tags=["admin"], responses=CSV_RESPONSES, route_class=Route)
 
 MAX_DAYS = 365
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
 from scoreboard.apikeys import service
-from scoreboard.apikeys.cache import KeyCache
 from scoreboard.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyView
-from scoreboard.auth.dependencies import AdminUser
-from scoreboard.db import Db, after_commit
+from scoreboard.deps import AdminUser, AfterCommit, ApiKeysDep, Db
+from scoreboard.kit.routing import Route
 
-router = APIRouter(prefix="/api/admin/api-keys", tags=["admin"])
+router = APIRouter(prefix="/api/admin/api-keys", tags=["admin"], route_class=Route)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key (shown once)")
@@ -28,12 +27,11 @@ async def list_keys(admin: AdminUser, conn: Db) -> list[ApiKeyView]:
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
-async def revoke_key(key_id: UUID, request: Request, admin: AdminUser, conn: Db) -> None:
+async def revoke_key(key_id: UUID, admin: AdminUser, conn: Db, after_commit: AfterCommit, cache: ApiKeysDep) -> None:
     """Revoke a key: at once in this process, within SCOREBOARD_API_KEY_CACHE_SECONDS in every other."""
     await service.revoke_key(conn, key_id)
-    cache: KeyCache[object] = request.app.state.api_keys
-    after_commit(request, lambda: _forget(cache, key_id))
 
+    async def forget() -> None:
+        cache.forget(key_id)
 
-async def _forget(cache: KeyCache[object], key_id: UUID) -> None:
-    cache.forget(key_id)
+    after_commit.add(forget)

@@ -2,59 +2,29 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, status
-from starlette.requests import HTTPConnection
+from fastapi import APIRouter, status
 
 from scoreboard.auth import repository, service
-from scoreboard.auth.dependencies import Caller, CurrentUser
 from scoreboard.auth.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenPair, WhoAmI
-from scoreboard.config import Settings
-from scoreboard.db import Db, after_commit, get_pool
+from scoreboard.deps import (
+    AfterCommit,
+    BoardDep,
+    Caller,
+    ClientInfo,
+    CurrentUser,
+    Db,
+    LimiterDep,
+    PoolDep,
+    RedisDep,
+    SettingsDep,
+)
 from scoreboard.kit.problems import Unauthorized
-from scoreboard.kit.ratelimit import SlidingWindow
-from scoreboard.leaderboard.service import resync_after_commit
-from scoreboard.redis import RedisClient
+from scoreboard.kit.routing import Route
+from scoreboard.leaderboard.service import sync_members
 from scoreboard.users.repository import to_dict
 from scoreboard.users.schemas import PrivateUser
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-
-def get_settings(request: Request) -> Settings:
-    """Return the app's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_limiter(request: Request) -> SlidingWindow:
-    """Return the app's sliding-window limiter."""
-    limiter: SlidingWindow = request.app.state.limiter
-    return limiter
-
-
-def client_of(request: HTTPConnection) -> service.Client:
-    """Describe where the request comes from."""
-    return service.Client(
-        ip=_address(request.client.host) if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
-def _address(host: str) -> str | None:
-    # Behind a trusted proxy uvicorn takes the client's address from X-Forwarded-For as sent, and PostgreSQL's inet
-    # columns refuse anything that is not an address: an unusable one is recorded as unknown.
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return host
-
-
-AppSettings = Annotated[Settings, Depends(get_settings)]
-Limiter = Annotated[SlidingWindow, Depends(get_limiter)]
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=Route)
 
 
 @router.post(
@@ -64,12 +34,19 @@ Limiter = Annotated[SlidingWindow, Depends(get_limiter)]
     responses={409: {"description": "Username or e-mail taken"}, 429: {"description": "Too many registrations"}},
 )
 async def register(
-    body: RegisterRequest, request: Request, conn: Db, settings: AppSettings, limiter: Limiter
+    body: RegisterRequest,
+    client: ClientInfo,
+    conn: Db,
+    after_commit: AfterCommit,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    board: BoardDep,
+    pool: PoolDep,
 ) -> PrivateUser:
     """Register a player; the username is unique regardless of case."""
-    await service.throttle_registration(limiter, settings, client_of(request))
+    await service.throttle_registration(limiter, settings, client)
     row = await service.create_user(conn, settings, username=body.username, email=body.email, password=body.password)
-    resync_after_commit(request, row["id"])  # a new player is on the board with 0 points
+    after_commit.add(lambda: sync_members(board, pool, [row["id"]]))  # on the board with 0 points
     return PrivateUser(**to_dict(row))
 
 
@@ -78,18 +55,18 @@ async def register(
     summary="Log in with username or e-mail",
     responses={401: {"description": "Wrong login or password"}, 429: {"description": "Too many failures"}},
 )
-async def login(body: LoginRequest, request: Request, conn: Db, settings: AppSettings, limiter: Limiter) -> TokenPair:
+async def login(
+    body: LoginRequest, client: ClientInfo, conn: Db, settings: SettingsDep, limiter: LimiterDep
+) -> TokenPair:
     """Exchange credentials for an access token and a refresh token."""
-    return await service.login(
-        conn, limiter, settings, login=body.login, password=body.password, client=client_of(request)
-    )
+    return await service.login(conn, limiter, settings, login=body.login, password=body.password, client=client)
 
 
 @router.post("/refresh", summary="Rotate a refresh token", responses={401: {"description": "Invalid or reused"}})
-async def refresh(body: RefreshRequest, request: Request, settings: AppSettings, redis: RedisClient) -> TokenPair:
+async def refresh(body: RefreshRequest, pool: PoolDep, settings: SettingsDep, redis: RedisDep) -> TokenPair:
     """Spend a refresh token for a new pair; presenting a spent one revokes the whole session."""
     # This endpoint owns its transaction: a detected reuse must commit its revocation and still answer 401.
-    async with get_pool(request).acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         outcome = await service.rotate(conn, settings, body.refresh_token)
     if outcome.reused_session is not None:
         await service.deny_sessions(redis, settings, [outcome.reused_session])
@@ -99,12 +76,14 @@ async def refresh(body: RefreshRequest, request: Request, settings: AppSettings,
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke this session")
-async def logout(request: Request, user: CurrentUser, conn: Db, settings: AppSettings, redis: RedisClient) -> None:
+async def logout(
+    user: CurrentUser, conn: Db, after_commit: AfterCommit, settings: SettingsDep, redis: RedisDep
+) -> None:
     """Revoke the session's refresh tokens and every access token it issued, on every instance."""
     assert user.session_id is not None
     await repository.revoke_session(conn, user.session_id, "logout")
     session_ids = [user.session_id]
-    after_commit(request, lambda: service.deny_sessions(redis, settings, session_ids))
+    after_commit.add(lambda: service.deny_sessions(redis, settings, session_ids))
 
 
 @router.get("/whoami", summary="Describe the caller")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from scoreboard.auth import passwords, repository, tokens
 from scoreboard.auth.schemas import TokenPair
 from scoreboard.config import Settings
 from scoreboard.db import Connection
+from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import Conflict, Forbidden, TooManyRequests, Unauthorized
 from scoreboard.kit.ratelimit import Mode, SlidingWindow, Verdict
 
@@ -153,16 +154,13 @@ async def rotate(conn: Connection, settings: Settings, refresh_token: str) -> Ro
     return Rotation(pair=pair)
 
 
-async def deny_sessions(redis: Redis, settings: Settings, session_ids: list[UUID]) -> None:
+async def deny_sessions(redis: Pipelined, settings: Settings, session_ids: list[UUID]) -> None:
     """Mark the sessions' access tokens dead on every instance until they would expire anyway (after commit)."""
     if not session_ids:
         return
     ttl = settings.access_token_ttl_seconds + 10
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                pipe.set(revoked_key(session_id), "1", ex=ttl)
-            await pipe.execute()
+        await asyncio.gather(*(redis.set(revoked_key(s), "1", ex=ttl) for s in session_ids))
     except RedisError:
         # PostgreSQL has the revocation; instances fall back to it only while Redis is unreachable.
         log.error("could not publish %d session revocation(s) to Redis", len(session_ids))

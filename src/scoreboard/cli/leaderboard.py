@@ -35,13 +35,13 @@ def _with_stores(work: Callable[[Any, Any], Awaitable[T]]) -> T:
 @app.command()
 def rebuild() -> None:
     """Rebuild the board from PostgreSQL into temporary keys and swap it in atomically."""
-    from scoreboard.leaderboard import healing, repository
+    from scoreboard.leaderboard import reconciler, repository
 
     async def work(pool: Any, redis: Any) -> int | None:
         async with pool.acquire() as conn:
             total = await repository.total_players(conn)
         with typer.progressbar(length=total, label="players") as bar:
-            return await healing.rebuild(pool, redis, progress=bar.update)
+            return await reconciler.rebuild(pool, redis, progress=bar.update)
 
     count = _with_stores(work)
     if count is None:
@@ -53,9 +53,9 @@ def rebuild() -> None:
 @app.command()
 def check(repair: Annotated[bool, typer.Option("--repair", help="Fix what differs")] = False) -> None:
     """Report players missing from, extra on, or different on the board; exit 1 on unrepaired drift."""
-    from scoreboard.leaderboard import healing
+    from scoreboard.leaderboard import reconciler
 
-    drift = _with_stores(lambda pool, redis: healing.check(pool, redis, repair=repair))
+    drift = _with_stores(lambda pool, redis: reconciler.check(pool, redis, repair=repair))
     for label, items in (("missing", drift.missing), ("extra", drift.extra), ("different", drift.different)):
         typer.echo(f"{label}: {len(items)}")
         for item in items[:20]:

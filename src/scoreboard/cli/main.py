@@ -67,10 +67,10 @@ def serve(
         assert settings.database_url is not None
         migrate.upgrade_in_child(settings.database_url, settings.log_level, settings.log_format)
         if settings.workers == 1:
-            from scoreboard.app import create_app
+            from scoreboard.app import create_server_app
 
             uvicorn.run(
-                create_app(settings),
+                create_server_app(settings),
                 host=settings.host,
                 port=settings.port,
                 log_config=None,
@@ -85,7 +85,7 @@ def serve(
             SCOREBOARD_JWT_SECRET=settings.signing_secret,
         )
         uvicorn.run(
-            "scoreboard.app:create_app",
+            "scoreboard.app:create_server_app",
             factory=True,
             host=settings.host,
             port=settings.port,

@@ -50,9 +50,9 @@ async def after_restore(pool: Pool, redis: Redis) -> list[str]:
     """Rebuild what lives in Redis from the restored database; return what was done, one line each."""
     # TODO(lead): extend here. Only the board is rebuilt; other Redis state (idempotent replays, rate-limit
     # windows, cached API keys, the live event sequence) still describes the database as it was before.
-    from scoreboard.leaderboard import healing
+    from scoreboard.leaderboard import reconciler
 
-    count = await healing.rebuild(pool, redis)
+    count = await reconciler.rebuild(pool, redis)
     if count is None:
         raise AfterRestoreError("another leaderboard rebuild was running; run `scoreboard leaderboard rebuild`")
     return [f"Redis rebuilt from PostgreSQL: {count} players on the board"]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from scoreboard.db import get_pool
+from scoreboard.deps import StateDep
 from scoreboard.health import service
 from scoreboard.health.schemas import Alive, Ready
 from scoreboard.kit.problems import ServiceUnavailable
-from scoreboard.redis import get_redis
+from scoreboard.kit.routing import Route
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=Route)
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -24,14 +24,10 @@ async def healthz() -> Alive:
     summary="PostgreSQL and Redis answer and migrations are at head",
     responses={503: {"description": "Not ready; `checks` says why"}},
 )
-async def readyz(request: Request) -> Ready:
+async def readyz(state: StateDep) -> Ready:
     """Report readiness, or 503 with the reason per dependency."""
-    settings = request.app.state.settings
     checks = await service.readiness(
-        get_pool(request),
-        get_redis(request),
-        request.app.state.migration_heads,
-        settings.readiness_timeout_seconds,
+        state["pool"], state["redis"], state["migration_heads"], state["settings"].readiness_timeout_seconds
     )
     if any(value != "ok" for value in checks.values()):
         failing = ", ".join(f"{name}: {value}" for name, value in checks.items() if value != "ok")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from redis.asyncio import Redis
-
 from scoreboard.db import Pool
 from scoreboard.health import repository
+from scoreboard.kit.pipelined import Pipelined
 
 
 async def _within(deadline: float, check: Awaitable[str]) -> str:
@@ -29,12 +28,12 @@ async def _postgres(pool: Pool, heads: tuple[str, ...]) -> str:
     return f"migrations not at head (database at {have}; head is {', '.join(heads)})"
 
 
-async def _redis(client: Redis) -> str:
+async def _redis(client: Pipelined) -> str:
     await client.ping()
     return "ok"
 
 
-async def readiness(pool: Pool, client: Redis, heads: tuple[str, ...], deadline: float) -> dict[str, str]:
+async def readiness(pool: Pool, client: Pipelined, heads: tuple[str, ...], deadline: float) -> dict[str, str]:
     """Return each dependency's state; every value is "ok" when the service is ready."""
     postgres, redis = await asyncio.gather(_within(deadline, _postgres(pool, heads)), _within(deadline, _redis(client)))
     return {"postgres": postgres, "redis": redis}

@@ -8,15 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from scoreboard.auth.dependencies import AdminUser, CurrentUser
-from scoreboard.db import Db
+from scoreboard.deps import AdminUser, CurrentUser, Db
 from scoreboard.history import service
 from scoreboard.history.cursor import PATTERN, in_utc
 from scoreboard.history.schemas import HistoryPage, UserStats, ViolationPage
 from scoreboard.kit.problems import Unprocessable
+from scoreboard.kit.routing import Route
 
-router = APIRouter(prefix="/api/users", tags=["history"])
-admin = APIRouter(prefix="/api/admin/rate-limit-violations", tags=["admin"])
+router = APIRouter(prefix="/api/users", tags=["history"], route_class=Route)
+admin = APIRouter(prefix="/api/admin/rate-limit-violations", tags=["admin"], route_class=Route)
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page")]
 CursorParam = Annotated[

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from scoreboard.auth.dependencies import Principal
+from scoreboard.auth.principal import Principal
 from scoreboard.db import Connection
 from scoreboard.history import cursor, repository
 from scoreboard.history.schemas import HistoryEntry, HistoryPage, UserStats, Violation, ViolationPage

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from scoreboard.auth.dependencies import AdminUser
+from scoreboard.deps import AdminUser, BackgroundRedisDep, PoolDep
 from scoreboard.integrity import service
 from scoreboard.integrity.schemas import IntegrityReport
-from scoreboard.redis import RedisClient
+from scoreboard.kit.routing import Route
 
-router = APIRouter(prefix="/api/admin/integrity", tags=["admin"])
+router = APIRouter(prefix="/api/admin/integrity", tags=["admin"], route_class=Route)
 
 
 @router.get("", summary="Integrity report")
 async def report(
-    request: Request,
     _: AdminUser,
-    redis: RedisClient,
+    pool: PoolDep,
+    redis: BackgroundRedisDep,
     sample: Annotated[int, Query(ge=0, le=1000, description="Problems listed per check")] = 20,
 ) -> IntegrityReport:
     """Scores against history, orphaned rows, and the Redis board against PostgreSQL; `ok` when all agree."""
-    return await service.run(request.app.state.pool, redis, sample=sample)
+    return await service.run(pool, redis, sample=sample)

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from scoreboard.db import Pool
 from scoreboard.integrity import repository
 from scoreboard.integrity.schemas import Check, IntegrityReport
-from scoreboard.leaderboard import healing
+from scoreboard.leaderboard import reconciler
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
         found = await repository.postgres_findings(conn, sample)
     checks = [_check(name, count, rows, repaired=False) for name, (count, rows) in found.items()]
 
-    drift = await healing.check(pool, redis, repair=repair)
+    drift = await reconciler.check(pool, redis, repair=repair)
     parsed = {member: _uuid_or_none(member) for member in drift.extra}
     extra_ids = [u for u in parsed.values() if u is not None]
     async with pool.acquire() as conn:

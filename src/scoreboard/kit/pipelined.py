@@ -1,23 +1,25 @@
-"""Script calls on one pipelined Redis connection: many requests in flight, replies matched in order."""
+"""The request path's Redis client: one pipelined connection, many calls in flight, replies matched in order."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import hiredis
-from redis.asyncio.connection import UnixDomainSocketConnection, parse_url
+from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# Why not redis-py here: its client spends ~55 µs of CPU per script call (a pool checkout, a retry wrapper, a
-# socket write and read of its own), and an award makes two. Here a call is a future in a FIFO; the commands
-# issued in one loop iteration leave in one write and the replies come back in order: ~5 µs per call.
+# Why not redis-py here: its client checks a connection out of a pool, wraps each call in a retry helper and
+# writes and reads the socket itself, per call. Here a call is a future in a FIFO; the commands issued in one loop
+# iteration leave in one write and the replies come back in order (docs/performance.md has the costs).
 # Errors are redis-py's exception classes, so callers' `except RedisError` handling is the same for both.
+# redis-py stays for what is not on the request path: pub/sub, background passes and admin commands.
 
 Arg = str | int | float | bytes
 CONNECT_TIMEOUT_SECONDS = 2.0  # also the redis-py pool's (scoreboard.redis)
@@ -32,7 +34,7 @@ class ScriptHost(Protocol):
 
 def pack(args: Sequence[Arg]) -> bytes:
     """One command in RESP."""
-    # C: the same bytes as redis-py's packer, ~3x faster than in Python. (The stub types it as a 1-tuple.)
+    # C: the same bytes as redis-py's packer, without Python's per-argument work. (The stub types it as a 1-tuple.)
     command: bytes = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
     return command
 
@@ -163,12 +165,11 @@ class Pipelined:
     @classmethod
     def from_url(
         cls, url: str, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS, timeout: float = REPLY_TIMEOUT_SECONDS
-    ) -> Pipelined | None:
-        """A client for `redis://` and `unix://` URLs; None for TLS (`rediss://`), which stays on redis-py."""
+    ) -> Pipelined:
+        """A client for a `redis://`, `rediss://` (TLS) or `unix://` URL, as redis-py reads them."""
         params: dict[str, Any] = dict(parse_url(url))
-        kind = params.pop("connection_class", None)
-        if kind is not None and kind is not UnixDomainSocketConnection:
-            return None
+        if params.pop("connection_class", None) is SSLConnection:
+            params["ssl"] = _tls_context(params)
         return cls(params, connect_timeout=connect_timeout, timeout=timeout)
 
     def register_script(self, script: str) -> Script:
@@ -181,6 +182,45 @@ class Pipelined:
         if connection is None or connection.lost is not None:
             connection = await self._connected()
         return await connection.send(pack(args))
+
+    async def get(self, key: str) -> str | None:
+        """GET."""
+        value: str | None = await self.execute("GET", key)
+        return value
+
+    async def mget(self, keys: Sequence[str]) -> list[str | None]:
+        """MGET."""
+        values: list[str | None] = await self.execute("MGET", *keys)
+        return values
+
+    async def set(self, key: str, value: Arg, *, ex: int | None = None, nx: bool = False) -> bool:
+        """SET, optionally with a TTL in seconds (EX) and only if absent (NX); whether it was set."""
+        args: list[Arg] = ["SET", key, value]
+        if ex is not None:
+            args += ["EX", ex]
+        if nx:
+            args.append("NX")
+        return await self.execute(*args) is not None
+
+    async def getdel(self, key: str) -> str | None:
+        """GETDEL."""
+        value: str | None = await self.execute("GETDEL", key)
+        return value
+
+    async def exists(self, *keys: str) -> int:
+        """EXISTS: how many of `keys` exist."""
+        count: int = await self.execute("EXISTS", *keys)
+        return count
+
+    async def delete(self, *keys: str) -> int:
+        """DEL: how many of `keys` existed."""
+        count: int = await self.execute("DEL", *keys)
+        return count
+
+    async def ping(self) -> bool:
+        """PING."""
+        reply: str = await self.execute("PING")
+        return reply == "PONG"
 
     async def _connected(self) -> _Connection:
         if self._closed:
@@ -220,7 +260,10 @@ class Pipelined:
                     )
                 else:
                     transport, connection = await loop.create_connection(
-                        lambda: _Connection(self._timeout), params.get("host", "localhost"), params.get("port", 6379)
+                        lambda: _Connection(self._timeout),
+                        params.get("host", "localhost"),
+                        params.get("port", 6379),
+                        ssl=params.get("ssl"),
                     )
                 hello = []
                 if params.get("password") is not None:
@@ -248,3 +291,12 @@ class Pipelined:
         if self._connection is not None:
             self._connection.abort(RedisConnectionError("the Redis client was closed"))
             self._connection = None
+
+
+def _tls_context(params: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS settings of a `rediss://` URL (its `ssl_cert_reqs` and `ssl_ca_certs` query parameters)."""
+    context = ssl.create_default_context(cafile=params.pop("ssl_ca_certs", None))
+    if str(params.pop("ssl_cert_reqs", "required")).lower() in ("none", "cert_none"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

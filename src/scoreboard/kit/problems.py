@@ -1,8 +1,7 @@
-"""RFC 9457 problem details: domain errors carry their status; one handler renders them."""
+"""RFC 9457 problem details: domain errors carry their status; one handler renders them (a WebSocket's too)."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
@@ -11,9 +10,10 @@ from typing import Any
 import asyncpg
 import orjson
 import redis.exceptions
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    # The connection broke mid-protocol (the server crashed or restarted under a query): nothing committed.
+    asyncpg.InternalClientError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
@@ -145,7 +147,7 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-async def _problem_error(request: Request, exc: Exception) -> Response:
+async def _problem_error(request: HTTPConnection, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
     return problem_response(
         exc.status,
@@ -157,7 +159,7 @@ async def _problem_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(request: HTTPConnection, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if detail == HTTPStatus(exc.status_code).phrase:
@@ -172,14 +174,14 @@ def invalid_request(errors: Iterable[Mapping[str, Any]]) -> Unprocessable:
     return Unprocessable("The request is not valid; see `errors`.", errors=kept)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+async def _validation_error(request: HTTPConnection, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError | WebSocketRequestValidationError)
     return await _problem_error(request, invalid_request(exc.errors()))
 
 
-async def _store_unavailable(request: Request, exc: Exception) -> Response:
+async def _store_unavailable(request: HTTPConnection, exc: Exception) -> Response:
     # Reached only when a store fails mid-request; nothing was committed (or the award path says so).
-    log.error("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    log.error("store unavailable on %s %s: %s", request.scope.get("method", "WEBSOCKET"), request.url.path, exc)
     return problem_response(
         503,
         detail="A backing store is unavailable; nothing was changed. Retry shortly.",
@@ -188,7 +190,7 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unstorable_text(request: Request, exc: Exception) -> Response:
+async def _unstorable_text(request: HTTPConnection, exc: Exception) -> Response:
     # The statement failed, so the transaction it was in rolls back: nothing of the request was stored.
     return problem_response(
         422,
@@ -197,24 +199,17 @@ async def _unstorable_text(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unhandled(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+async def _unhandled(request: HTTPConnection, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.scope.get("method", "WEBSOCKET"), request.url.path, exc_info=exc)
     return problem_response(500, instance=request.url.path)
 
 
-async def render(request: Request, exc: Exception) -> Response:
-    """Render `exc` with the app's own handlers: for requests served outside the framework's layers."""
-    handlers = request.app.exception_handlers
-    handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), _unhandled)
-    response = handler(request, exc)
-    return await response if inspect.isawaitable(response) else response
-
-
 def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error response of `app` a problem+json document."""
+    """Make every error response of `app` a problem+json document (to a WebSocket handshake: its HTTP answer)."""
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(WebSocketRequestValidationError, _validation_error)
     for unstorable in UNSTORABLE_TEXT:
         app.add_exception_handler(unstorable, _unstorable_text)
     for store_error in STORE_ERRORS:

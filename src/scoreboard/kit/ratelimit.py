@@ -7,9 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from redis.asyncio import Redis
-
-from scoreboard.kit.pipelined import ScriptHost
+from scoreboard.kit.pipelined import Pipelined
 
 # KEYS[1] is the seed's counter key (a STRING holding the count in the current window, expiring when the
 # oldest event leaves it), so `GET` / `TTL rate_limit:...` from the seed still answer; KEYS[2] is the log
@@ -97,11 +95,10 @@ class Verdict:
 class SlidingWindow:
     """A limiter whose script is loaded once and then called by SHA."""
 
-    def __init__(self, redis: Redis, script_host: ScriptHost | None = None) -> None:
+    def __init__(self, redis: Pipelined) -> None:
         self._redis = redis
-        host = script_host or redis  # the scripts may run on a pipelined connection of their own
-        self._script = host.register_script(_SCRIPT)
-        self._refund = host.register_script(_REFUND)
+        self._script = redis.register_script(_SCRIPT)
+        self._refund = redis.register_script(_REFUND)
 
     async def check(self, key: str, *, limit: int, window_seconds: float, mode: Mode = "hit") -> Verdict:
         """Check `key` against `limit`; `hit` also counts an allowed event, `record` counts it regardless."""

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from scoreboard.kit.pipelined import ScriptHost
-from scoreboard.leaderboard import keys, scripts
+from scoreboard.leaderboard import keys
+from scoreboard.leaderboard import scripts as scripts_lua
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -89,25 +88,20 @@ def _page(reply: list[str | int | None]) -> Page:
 class Board:
     """The leaderboard in Redis (derived from PostgreSQL, rebuildable at any time)."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        top_n: int = 10,
-        names: Sequence[str] = keys.DERIVED,
-        script_host: ScriptHost | None = None,
-    ) -> None:
-        self.redis = redis
+    def __init__(self, scripts: ScriptHost, top_n: int = 10, names: Sequence[str] = keys.DERIVED) -> None:
         self.top_n = top_n
         self.names = list(names)
-        host = script_host or redis  # the scripts may run on a pipelined connection of their own
-        self._sync = host.register_script(scripts.SYNC)
-        self._apply = host.register_script(scripts.APPLY_AWARD)
-        self._page = host.register_script(scripts.PAGE)
-        self._around = host.register_script(scripts.AROUND)
-        self._ranks = host.register_script(scripts.RANKS)
-        self._range = host.register_script(scripts.RANGE)
-        self._snapshot = host.register_script(scripts.SNAPSHOT)
-        self._ranks_at = host.register_script(scripts.RANKS_AT)
+        # Score caches follow the live board; a rebuild's staging keys leave them alone.
+        self.caches = self.names == list(keys.DERIVED)
+        self._sync = scripts.register_script(scripts_lua.SYNC)
+        self._apply = scripts.register_script(scripts_lua.APPLY_AWARD)
+        self._rank = scripts.register_script(scripts_lua.RANK)
+        self._page = scripts.register_script(scripts_lua.PAGE)
+        self._around = scripts.register_script(scripts_lua.AROUND)
+        self._ranks = scripts.register_script(scripts_lua.RANKS)
+        self._range = scripts.register_script(scripts_lua.RANGE)
+        self._snapshot = scripts.register_script(scripts_lua.SNAPSHOT)
+        self._ranks_at = scripts.register_script(scripts_lua.RANKS_AT)
 
     async def apply_award(
         self, *, user_id: UUID, username: str, new_score: int, score_change: int, action_id: str, at: datetime
@@ -136,7 +130,8 @@ class Board:
         args: list[str | int] = [mode]
         for m in members:
             args += [str(m.user_id), m.score, epoch_ms(m.reached), m.username, 1 if m.active else 0]
-        await self._sync(keys=self.names, args=args)
+        caches = [keys.score_cache(m.user_id) for m in members] if self.caches else []
+        await self._sync(keys=[*self.names, *caches], args=args)
 
     async def remove(self, user_ids: Sequence[str]) -> None:
         """Take members off the board whatever PostgreSQL says (strays that are no user at all)."""
@@ -144,7 +139,12 @@ class Board:
             args: list[str | int] = ["exact"]
             for uid in user_ids:
                 args += [uid, 0, 0, "", 0]
-            await self._sync(keys=self.names, args=args)
+            caches = [keys.score_cache(uid) for uid in user_ids] if self.caches else []
+            await self._sync(keys=[*self.names, *caches], args=args)
+
+    async def rank_of(self, score: int) -> int:
+        """The rank `score` has on the board now."""
+        return int(await self._rank(keys=self.names, args=[score]))
 
     async def page(self, offset: int, limit: int) -> Page:
         """Rows `offset` .. `offset + limit - 1` in board order."""

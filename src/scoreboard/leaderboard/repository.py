@@ -9,12 +9,18 @@ import asyncpg
 
 from scoreboard.db import Connection
 
+
+def rank_sql(score: str) -> str:
+    """The rank rule in SQL for `score` (an SQL expression): the `leaderboard_rank` function (migration 0005)."""
+    # Competition ranking ("1224"), as the board's Lua `rank_of` computes it; tests hold the two to one another.
+    return f"leaderboard_rank({score})"
+
+
 # The board's order, as Redis keeps it: score, then who reached it first (to the millisecond), then id
-# (reverse text order, as ZREVRANGE breaks exact ties). Ranks are competition ranks among active users.
+# (reverse text order, as ZREVRANGE breaks exact ties). Ranks are added to the rows a query returns.
 _RANKED = """
 WITH ranked AS (
   SELECT id, username, current_score,
-         rank() OVER (ORDER BY current_score DESC) AS rank,
          row_number() OVER (ORDER BY current_score DESC,
                                      floor(extract(epoch FROM COALESCE(last_activity_at, created_at)) * 1000),
                                      id::text DESC) AS position,
@@ -22,7 +28,7 @@ WITH ranked AS (
   FROM users WHERE is_active
 )
 """
-_COLUMNS = "id, username, current_score, rank, position, total"
+_COLUMNS = f"id, username, current_score, {rank_sql('current_score')} AS rank, position, total"
 
 
 async def page(conn: Connection, offset: int, limit: int) -> list[asyncpg.Record]:
@@ -65,6 +71,12 @@ async def score_range(conn: Connection, low: int, high: int, offset: int, limit:
         offset,
         limit,
     )
+
+
+async def rank_of(conn: Connection, score: int) -> int:
+    """The rank `score` has among active users."""
+    rank: int = await conn.fetchval(f"SELECT {rank_sql('$1::int')}", score)
+    return rank
 
 
 async def total_players(conn: Connection) -> int:

@@ -5,84 +5,71 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from scoreboard.auth.dependencies import CurrentUser
+from scoreboard.deps import BoardDep, CurrentUser, PoolDep, RedisDep
 from scoreboard.kit.problems import Unprocessable
+from scoreboard.kit.routing import Route
 from scoreboard.leaderboard import repository, service
-from scoreboard.leaderboard.board import Board
 from scoreboard.leaderboard.schemas import BoardPage, RankedSubset, RankRequest, ScoreBatch, UserRank, UserScore
 
-router = APIRouter(tags=["leaderboard"])
+router = APIRouter(tags=["leaderboard"], route_class=Route)
 SOURCE = "X-Scoreboard-Source"
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def _board(request: Request) -> Board:
-    board: Board = request.app.state.board
-    return board
-
-
 @router.get("/api/leaderboard", summary="Top players, a page at a time")
-async def top(request: Request, response: Response, limit: Limit = 10, offset: Offset = 0) -> BoardPage:
+async def top(board: BoardDep, pool: PoolDep, response: Response, limit: Limit = 10, offset: Offset = 0) -> BoardPage:
     """Ranked players in board order: score, then who reached it first; competition ranks (1, 2, 2, 4)."""
     page, response.headers[SOURCE] = await service.read(
-        _board(request),
-        request.app.state.pool,
-        lambda b: b.page(offset, limit),
-        lambda c: repository.page(c, offset, limit),
+        board, pool, lambda b: b.page(offset, limit), lambda c: repository.page(c, offset, limit)
     )
     return service.as_page(page)
 
 
-async def _rank(request: Request, response: Response, user_id: UUID) -> UserRank:
+async def _rank(board: BoardDep, pool: PoolDep, response: Response, user_id: UUID) -> UserRank:
     page, response.headers[SOURCE] = await service.read(
-        _board(request),
-        request.app.state.pool,
-        lambda b: b.ranks([user_id]),
-        lambda c: repository.ranks(c, [user_id]),
+        board, pool, lambda b: b.ranks([user_id]), lambda c: repository.ranks(c, [user_id])
     )
     return service.rank_of(page, user_id)
 
 
 @router.get("/api/leaderboard/me", summary="My rank")
-async def my_rank(request: Request, response: Response, user: CurrentUser) -> UserRank:
+async def my_rank(board: BoardDep, pool: PoolDep, response: Response, user: CurrentUser) -> UserRank:
     """The caller's rank, score, number of players and percentile."""
     assert user.user_id is not None
-    return await _rank(request, response, user.user_id)
+    return await _rank(board, pool, response, user.user_id)
 
 
 @router.get("/api/users/{user_id}/rank", summary="A player's rank")
-async def user_rank(user_id: UUID, request: Request, response: Response) -> UserRank:
+async def user_rank(user_id: UUID, board: BoardDep, pool: PoolDep, response: Response) -> UserRank:
     """A player's rank, score, number of players and percentile (share of players ranked below)."""
-    return await _rank(request, response, user_id)
+    return await _rank(board, pool, response, user_id)
 
 
 @router.get("/api/leaderboard/around/{user_id}", summary="A player and their neighbours")
 async def around(
-    user_id: UUID, request: Request, response: Response, radius: Annotated[int, Query(ge=0, le=50)] = 5
+    user_id: UUID,
+    board: BoardDep,
+    pool: PoolDep,
+    response: Response,
+    radius: Annotated[int, Query(ge=0, le=50)] = 5,
 ) -> BoardPage:
     """The player with up to `radius` players above and below."""
     page, response.headers[SOURCE] = await service.read(
-        _board(request),
-        request.app.state.pool,
-        lambda b: b.around(user_id, radius),
-        lambda c: repository.around(c, user_id, radius),
+        board, pool, lambda b: b.around(user_id, radius), lambda c: repository.around(c, user_id, radius)
     )
     service.rank_of(page, user_id)  # 404 when the player is not on the board
     return service.as_page(page)
 
 
 @router.post("/api/leaderboard/ranks", summary="Rank a list of players (a friends board)")
-async def ranks(body: RankRequest, request: Request, response: Response) -> RankedSubset:
+async def ranks(body: RankRequest, board: BoardDep, pool: PoolDep, response: Response) -> RankedSubset:
     """The ranked ones among up to 100 players, in board order, with their global ranks."""
     wanted = list(dict.fromkeys(body.user_ids))
     page, response.headers[SOURCE] = await service.read(
-        _board(request),
-        request.app.state.pool,
-        lambda b: b.ranks(wanted),
-        lambda c: repository.ranks(c, wanted),
+        board, pool, lambda b: b.ranks(wanted), lambda c: repository.ranks(c, wanted)
     )
     found = {e.user_id for e in page.entries}
     rendered = service.as_page(page)
@@ -91,7 +78,8 @@ async def ranks(body: RankRequest, request: Request, response: Response) -> Rank
 
 @router.get("/api/leaderboard/range", summary="Players with a score in a range")
 async def score_range(
-    request: Request,
+    board: BoardDep,
+    pool: PoolDep,
     response: Response,
     min_score: Annotated[int, Query(alias="min", ge=0)],
     max_score: Annotated[int, Query(alias="max", ge=0)],
@@ -102,8 +90,8 @@ async def score_range(
     if min_score > max_score:
         raise Unprocessable("min must not be greater than max.")
     page, response.headers[SOURCE] = await service.read(
-        _board(request),
-        request.app.state.pool,
+        board,
+        pool,
         lambda b: b.score_range(min_score, max_score, offset, limit),
         lambda c: repository.score_range(c, min_score, max_score, offset, limit),
     )
@@ -111,16 +99,14 @@ async def score_range(
 
 
 @router.get("/api/users/{user_id}/score", summary="A player's score")
-async def user_score(user_id: UUID, request: Request, response: Response) -> UserScore:
+async def user_score(user_id: UUID, redis: RedisDep, pool: PoolDep, response: Response) -> UserScore:
     """From the seed's `user:{id}:score` cache, refilled from PostgreSQL on a miss."""
-    score, response.headers[SOURCE] = await service.cached_score(
-        request.app.state.redis, request.app.state.pool, user_id
-    )
+    score, response.headers[SOURCE] = await service.cached_score(redis, pool, user_id)
     return UserScore(user_id=user_id, score=score)
 
 
 @router.post("/api/users/scores", summary="Several players' scores")
-async def user_scores(body: RankRequest, request: Request) -> ScoreBatch:
+async def user_scores(body: RankRequest, redis: RedisDep, pool: PoolDep) -> ScoreBatch:
     """One MGET of `user:{id}:score`; misses come from PostgreSQL and refill the cache."""
     wanted = list(dict.fromkeys(body.user_ids))
-    return ScoreBatch(scores=await service.cached_scores(request.app.state.redis, request.app.state.pool, wanted))
+    return ScoreBatch(scores=await service.cached_scores(redis, pool, wanted))

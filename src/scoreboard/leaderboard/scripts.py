@@ -1,4 +1,9 @@
-"""The board's Lua scripts. KEYS[1..4] are always BOARD, RANKED, USERNAMES, REACHED (or their rebuild twins)."""
+"""The board's Lua scripts: the rank rule and the `score_update` message in Redis.
+
+KEYS[1..4] are always BOARD, RANKED, USERNAMES, REACHED (or their rebuild twins). The rank rule and the message are
+written once here and nowhere else in Lua; their SQL and Python twins are in `repository.py` and `messages.py`, and
+tests/leaderboard hold all three to one another.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ _PRELUDE = """
 local BOARD, RANKED, NAMES, REACHED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local function member(ms, uid) return string.format('%013d', 9999999999999 - ms) .. ':' .. uid end
 local function uid_of(m) return string.sub(m, 15) end
--- Raise-only: scores never fall, so stale or repeated writes cannot undo newer ones.
-local function raise(uid, score, ms, name)
+-- Raise-only: scores never fall, so stale or repeated writes cannot undo newer ones. A score cache that exists
+-- (the seed's user:{id}:score) follows the board; one that expired stays away until a read refills it.
+local function raise(uid, score, ms, name, cache)
   if redis.call('ZADD', BOARD, 'GT', 'CH', score, uid) == 1 then
     local old = redis.call('HGET', REACHED, uid)
     if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
@@ -15,22 +21,28 @@ local function raise(uid, score, ms, name)
     redis.call('ZADD', RANKED, score, member(ms, uid))
   end
   if name ~= '' then redis.call('HSET', NAMES, uid, name) end
+  if cache then
+    local cached = redis.call('GET', cache)
+    if cached and tonumber(cached) < score then redis.call('SET', cache, score, 'KEEPTTL') end
+  end
 end
 -- Exact: what PostgreSQL says, even if lower (repairs, rebuilds).
-local function exact(uid, score, ms, name)
+local function exact(uid, score, ms, name, cache)
   local old = redis.call('HGET', REACHED, uid)
   if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
   redis.call('ZADD', BOARD, score, uid)
   redis.call('HSET', REACHED, uid, ms)
   redis.call('ZADD', RANKED, score, member(ms, uid))
   redis.call('HSET', NAMES, uid, name)
+  if cache then redis.call('SET', cache, score, 'XX', 'KEEPTTL') end
 end
-local function remove(uid)
+local function remove(uid, cache)
   local old = redis.call('HGET', REACHED, uid)
   if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
   redis.call('ZREM', BOARD, uid)
   redis.call('HDEL', REACHED, uid)
   redis.call('HDEL', NAMES, uid)
+  if cache then redis.call('DEL', cache) end
 end
 -- Event ids: consecutive (each INCR is published), and still increasing after Redis loses the counter
 -- (it restarts from the clock in microseconds), so a client's Last-Event-ID is never mistaken for a newer one.
@@ -41,7 +53,7 @@ local function next_event_id(key)
   end
   return string.format('%d', redis.call('INCR', key))
 end
--- Competition rank: 1 + members with a strictly higher score.
+-- The rank rule (competition ranking, "1224"): 1 + members with a strictly higher score.
 local rank_cache = {}
 local function rank_of(score)
   if not rank_cache[score] then rank_cache[score] = redis.call('ZCOUNT', BOARD, '(' .. score, '+inf') + 1 end
@@ -60,6 +72,7 @@ local function entries(raw)
 end
 """
 
+# KEYS[5..]: each member's score cache, in order (none: leave the caches alone, as rebuilds into staging keys do).
 # ARGV: mode ('raise' | 'exact'), then groups of (uid, score, reached_ms, username, active 1/0).
 SYNC = (
     _PRELUDE
@@ -67,11 +80,20 @@ SYNC = (
 local mode = ARGV[1]
 for i = 2, #ARGV, 5 do
   local uid, score, ms, name, active = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
-  if active == '0' then remove(uid)
-  elseif mode == 'exact' then exact(uid, score, ms, name)
-  else raise(uid, score, ms, name) end
+  local cache = KEYS[4 + (i + 3) / 5]
+  if active == '0' then remove(uid, cache)
+  elseif mode == 'exact' then exact(uid, score, ms, name, cache)
+  else raise(uid, score, ms, name, cache) end
 end
 return (#ARGV - 1) / 5
+"""
+)
+
+# ARGV: score. The rank a score has on the board now.
+RANK = (
+    _PRELUDE
+    + """
+return rank_of(tonumber(ARGV[1]))
 """
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -9,11 +10,10 @@ from typing import Literal, TypeVar
 from uuid import UUID
 
 import asyncpg
-from fastapi import Request
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from scoreboard.db import Connection, Pool, after_commit
+from scoreboard.db import Connection, Pool
+from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import NotFound
 from scoreboard.leaderboard import keys, repository
 from scoreboard.leaderboard.board import Board, Entry, Member, Page
@@ -85,20 +85,11 @@ async def sync_members(board: Board, pool: Pool, user_ids: list[UUID]) -> None:
         async with pool.acquire() as conn:
             rows = await repository.members(conn, user_ids)
         await board.sync([member_of(row) for row in rows])
-        gone = [keys.score_cache(row["id"]) for row in rows if not row["is_active"]]
-        if gone:
-            await board.redis.delete(*gone)
     except (RedisError, OSError) as exc:
         log.error("board not updated for %d user(s) (%s); the reconciler will", len(user_ids), exc)
 
 
-def resync_after_commit(request: Request, *user_ids: UUID) -> None:
-    """Once the request's transaction commits, bring these users' board entries in line with PostgreSQL."""
-    state, ids = request.app.state, list(user_ids)
-    after_commit(request, lambda: sync_members(state.board, state.pool, ids))
-
-
-async def cached_score(redis: Redis, pool: Pool, user_id: UUID) -> tuple[int, Source]:
+async def cached_score(redis: Pipelined, pool: Pool, user_id: UUID) -> tuple[int, Source]:
     """The seed's `user:{id}:score`, refilled from PostgreSQL on a miss."""
     try:
         cached = await redis.get(keys.score_cache(user_id))
@@ -118,7 +109,7 @@ async def cached_score(redis: Redis, pool: Pool, user_id: UUID) -> tuple[int, So
     return score, "postgres"
 
 
-async def cached_scores(redis: Redis, pool: Pool, user_ids: list[UUID]) -> dict[UUID, int]:
+async def cached_scores(redis: Pipelined, pool: Pool, user_ids: list[UUID]) -> dict[UUID, int]:
     """Scores of several users with one MGET; misses come from PostgreSQL in one query and are refilled."""
     scores: dict[UUID, int] = {}
     try:
@@ -131,11 +122,6 @@ async def cached_scores(redis: Redis, pool: Pool, user_ids: list[UUID]) -> dict[
         async with pool.acquire() as conn:
             found = await repository.scores_of(conn, missing)
         scores.update(found)
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for user_id, score in found.items():
-                    pipe.set(keys.score_cache(user_id), score, ex=keys.SCORE_TTL_SECONDS, nx=True)
-                await pipe.execute()
-        except RedisError:
-            pass
+        refills = (redis.set(keys.score_cache(u), s, ex=keys.SCORE_TTL_SECONDS, nx=True) for u, s in found.items())
+        await asyncio.gather(*refills, return_exceptions=True)  # a refill that fails is only a later miss
     return scores

@@ -1,4 +1,4 @@
-"""One live connection: events go straight to its socket until it backs up, then through its own bounded queue."""
+"""One live connection: events go out inline while its socket keeps up, then through its own bounded queue."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from scoreboard.kit.eager import run_eagerly
-from scoreboard.kit.rawsend import FULL, GONE, WRITTEN_FULL, ChunkWriter
+from scoreboard.kit.inline import run_inline
 from scoreboard.live import events
 from scoreboard.live.events import Event
-from scoreboard.live.roster import Roster
 
 log = logging.getLogger(__name__)
 Send = Callable[[Any], Coroutine[Any, Any, None]]
@@ -55,10 +53,8 @@ class Client:
         "_limits",
         "_needs_snapshot",
         "_queue",
-        "_roster",
         "_send",
         "_snapshot",
-        "_writer",
         "conflations",
         "connected_at",
         "deadline",
@@ -82,7 +78,6 @@ class Client:
         snapshot: Callable[[], Awaitable[Event]],
         user_id: UUID | None = None,
         ip: str | None = None,
-        writer: ChunkWriter | None = None,
         finish: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.id = uuid4()
@@ -97,8 +92,7 @@ class Client:
         self.score: int | None = None
         self.rank_as_of = 0  # the last event id that rank and score reflect
         self.conflations = 0
-        self._send = send
-        self._writer = writer  # SSE on uvicorn: events skip `send` and go to the socket as pre-framed chunks
+        self._send = send  # the connection's ASGI `send`
         self._finish = finish  # None: an SSE stream, whose last chunk is the reconnect hint
         self._limits = limits
         self._snapshot = snapshot
@@ -109,27 +103,24 @@ class Client:
         self._inflight: asyncio.Task[None] | None = None
         self._drainer: asyncio.Task[None] | None = None  # exists only while the client lags or is closing
         self._handler: asyncio.Task[Any] | None = None
-        # Events up to this id are not sent: a snapshot or the opening replay covered them, or they were delivered
-        # (a roster's whole writes are not recorded here: every later event has a higher id anyway).
+        # Events up to this id are not sent: a snapshot or the opening replay covered them, or they were delivered.
         self._floor = 0
-        self._roster: Roster | None = None  # the hub's, while attached
         self._allowance = 0  # extra queue room for an opening replay, which may be longer than the queue
         self._closing: str | None = None
         self._ended = False
-
-    @property
-    def writes_directly(self) -> bool:
-        """Whether events reach this client's socket without going through the ASGI `send`."""
-        return self._writer is not None
 
     @property
     def floor(self) -> int:
         """Events up to this id are not sent to this client."""
         return self._floor
 
-    def start(self, replay: list[Event] | None, last_event_id: int | None, roster: Roster | None = None) -> None:
-        """Open with the missed events when they are all held, else with a snapshot; join `roster` once caught up."""
-        self._roster = roster
+    @property
+    def live(self) -> bool:
+        """Whether events may go out to this client inline now (caught up, not closing, not ended)."""
+        return not self._backlogged and self._closing is None
+
+    def start(self, replay: list[Event] | None, last_event_id: int | None) -> None:
+        """Open with the missed events when they are all held, else with a snapshot."""
         if replay is not None and last_event_id is not None:
             self._floor = last_event_id
             self._queue = deque(replay)
@@ -156,62 +147,24 @@ class Client:
             self._queue.append(event)
 
     def _write_now(self, event: Event) -> bool:
-        """Write `event` on the broadcaster's path; False when the socket is full and it must be queued."""
-        writer = self._writer
-        if writer is None:
-            return self._send_now(event)
+        """Run the ASGI `send` of `event` as far as it goes without waiting; False: it must be queued instead."""
         try:
-            outcome = writer.offer(event.chunk(self.limit))
-        except Exception:  # the connection is gone: stop serving it
-            self._end()
-            return True
-        return self._after(event, outcome)
-
-    def wrote(self, event: Event, chunk: bytes, sent: int) -> None:
-        """Settle a direct write (see `direct_jobs`) that took `sent` bytes; the rest goes through the transport."""
-        assert self._writer is not None
-        try:
-            outcome = self._writer.finish(chunk, sent)
-        except Exception:  # the connection is gone: stop serving it
-            self._end()
-            return
-        if not self._after(event, outcome):
-            self.push(event)  # unreachable while nothing else ran on the loop; kept so an event is never lost
-
-    def _after(self, event: Event, outcome: int) -> bool:
-        if outcome == GONE:
-            self._end()
-            return True
-        if outcome == FULL:
-            self._backlog()
-            return False
-        if event.id:
-            self._floor = event.id
-        if outcome == WRITTEN_FULL:
-            # The socket is full: take this client off the broadcaster's path until it catches up.
-            self._backlog()
-        return True
-
-    def _send_now(self, event: Event) -> bool:
-        """Run the ASGI `send` of `event` as far as it goes without waiting (WebSocket, or another server)."""
-        try:
-            task = run_eagerly(self._send(event.message(self.kind, self.limit)))
+            task = run_inline(self._send(event.message(self.kind, self.limit)))
         except Exception:  # the connection is gone: stop serving it
             self._end()
             return True
         if event.id:
             self._floor = event.id
         if task is not None:
-            self._backlog(task)  # the socket is full: off the broadcaster's path until it catches up
+            self._backlog(task)  # the socket is full: events queue until it catches up
         return True
 
     def _backlog(self, inflight: asyncio.Task[None] | None = None) -> None:
         """Send everything through the drainer (after `inflight`, a write still under way) until it catches up."""
         if inflight is not None:
             self._inflight = inflight
-        if self._roster is not None:
-            self._roster.leave(self)
         self._backlogged = True
+        self._left_inline()
         self._kick()
 
     def resnapshot(self) -> None:
@@ -248,8 +201,7 @@ class Client:
             self._handler = None
             self._closing = self._closing or "lost"
             self._ended = True
-            if self._roster is not None:
-                self._roster.leave(self)
+            self._left_inline()
             for task in (self._inflight, self._drainer):
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
@@ -259,8 +211,7 @@ class Client:
         if not self._ended:
             self._ended = True
             self._closing = self._closing or "ended"
-            if self._roster is not None:
-                self._roster.leave(self)
+            self._left_inline()
             if self._handler is not None and self._handler is not asyncio.current_task():
                 self._handler.cancel()
 
@@ -273,8 +224,7 @@ class Client:
             if self._inflight is not None:
                 inflight, self._inflight = self._inflight, None
                 await self._bounded(inflight)
-            if self._writer is not None and self._writer.paused:
-                await self._bounded(self._writer.drained())
+            await self._bounded(self._socket_ready())
             while self._needs_snapshot or self._queue:
                 if self._needs_snapshot:
                     self._needs_snapshot = False
@@ -301,11 +251,10 @@ class Client:
                 self._end()
             else:
                 self._backlogged = False
-                self._go_direct()
+                self._caught_up()
         except Stalled:
             log.warning("live client %s stalled for %ss; disconnected", self.id, self._limits.stall_seconds)
-            if self._writer is not None:
-                self._writer.abort()
+            self._abort()
             self._end()
         except Exception as exc:  # the socket went away under a write
             log.debug("live client %s ended: %r", self.id, exc)
@@ -313,11 +262,19 @@ class Client:
         finally:
             self._drainer = None
 
-    def _go_direct(self) -> None:
-        """Caught up: from now on the hub may write events straight to the socket (see Roster)."""
-        parts = self._writer.direct_parts() if self._writer is not None else None
-        if parts is not None and self._roster is not None and not self._ended:
-            self._roster.enter(self, *parts)
+    # What a faster way to the socket (see live.accelerator) changes; the ASGI `send` needs none of it.
+
+    async def _socket_ready(self) -> None:
+        """Wait until the socket takes writes again (the ASGI `send` waits by itself)."""
+
+    def _caught_up(self) -> None:
+        """The queue is empty and events go out inline again."""
+
+    def _left_inline(self) -> None:
+        """Events no longer go out inline (the client lags, closes or ended)."""
+
+    def _abort(self) -> None:
+        """Drop a stalled connection (the ASGI server closes it once the handler returns)."""
 
     def _last_words(self, reason: str) -> Awaitable[None]:
         if self._finish is not None:
@@ -331,47 +288,3 @@ class Client:
                 await step
         except TimeoutError:
             raise Stalled from None
-
-
-def direct_jobs(clients: Iterable[Client], event: Event) -> tuple[list[Client], list[int], list[bytes]]:
-    """Pick the clients whose sockets take `event` directly, with the sockets and chunks to write; `push` the rest."""
-    # Heartbeats, and events when the roster cannot serve (see Roster): one function with no per-client call but
-    # the socket's check. Direct: a plain transport with nothing buffered (ChunkWriter.idle_fd), and a client
-    # that is not catching up, closing, or already past this event.
-    direct: list[Client] = []
-    fds: list[int] = []
-    chunks: list[bytes] = []
-    eid = event.id
-    table: dict[int, bytes] = {}
-    for client in clients:
-        writer = client._writer
-        fd = -1
-        if (
-            writer is not None
-            and not client._backlogged
-            and client._closing is None
-            and not (eid and eid <= client._floor)
-        ):
-            fd = writer.idle_fd()
-        if fd < 0:
-            client.push(event)
-            continue
-        limit = client.limit
-        chunk = table.get(limit)
-        if chunk is None:
-            chunk = table[limit] = event.chunk(limit)
-        direct.append(client)
-        fds.append(fd)
-        chunks.append(chunk)
-    return direct, fds, chunks
-
-
-def settle(direct: Sequence[Client], chunks: Sequence[bytes], sent: Sequence[int], event: Event) -> None:
-    """`wrote` for many clients; a whole write only moves the client's floor, as `wrote` would."""
-    eid = event.id
-    for client, chunk, n in zip(direct, chunks, sent, strict=True):
-        if n == len(chunk):
-            if eid:
-                client._floor = eid
-        else:
-            client.wrote(event, chunk, n)

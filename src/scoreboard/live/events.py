@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from scoreboard.kit.rawsend import frame
 from scoreboard.leaderboard.board import Page, iso_seconds
+from scoreboard.leaderboard.messages import rows
 
 HEARTBEAT_SSE = b": heartbeat\n\n"
 
@@ -16,7 +16,7 @@ HEARTBEAT_SSE = b": heartbeat\n\n"
 class Event:
     """One event for clients; id 0 = not part of the resumable sequence (heartbeats, hints)."""
 
-    __slots__ = ("_chunks", "_messages", "_sse", "_variants", "id", "payload", "text", "type", "wide")
+    __slots__ = ("_messages", "_sse", "_variants", "extra", "id", "payload", "text", "type", "wide")
 
     def __init__(self, event_id: int, kind: str, payload: dict[str, Any], text: str | None = None) -> None:
         self.id = event_id
@@ -27,7 +27,7 @@ class Event:
         self._sse: bytes | None = None
         self._variants: dict[int, Event] = {}
         self._messages: dict[tuple[str, int], dict[str, Any]] = {}
-        self._chunks: dict[int, bytes] = {}
+        self.extra: dict[Any, Any] = {}  # other encodings of this event, made once by whoever needs them
 
     @classmethod
     def build(cls, kind: str, event_id: int = 0, **fields: Any) -> Event:
@@ -39,7 +39,7 @@ class Event:
 
     @classmethod
     def from_message(cls, raw: str | bytes) -> Event:
-        """Parse a `leaderboard:updates` message; its text is forwarded as published (the seed's format)."""
+        """Parse a `leaderboard:updates` message (leaderboard.messages); its text is forwarded as published."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         payload = orjson.loads(text)
         if not isinstance(payload, dict) or not isinstance(payload.get("eventId"), int):
@@ -70,13 +70,6 @@ class Event:
             self._messages[key] = message
         return message
 
-    def chunk(self, limit: int) -> bytes:
-        """The SSE frame for a client keeping `limit` rows, framed as an HTTP/1.1 chunk (see ChunkWriter)."""
-        chunk = self._chunks.get(limit)
-        if chunk is None:
-            chunk = self._chunks[limit] = frame(self.sized(limit).sse())
-        return chunk
-
     def sized(self, limit: int) -> Event:
         """This event with its `leaderboard` cut (or widened) to `limit` rows."""
         board = self.payload.get("leaderboard")
@@ -90,11 +83,6 @@ class Event:
             variant = Event(self.id, self.type, {**self.payload, "leaderboard": source[:limit]})
             self._variants[limit] = variant
         return variant
-
-
-def rows(page: Page) -> list[dict[str, Any]]:
-    """Board rows in the seed message's shape."""
-    return [{"rank": e.rank, "userId": str(e.user_id), "score": e.score, "username": e.username} for e in page.entries]
 
 
 def reconnect(reason: str, retry_ms: int) -> Event:

@@ -9,7 +9,6 @@ import os
 import socket
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -20,22 +19,21 @@ from redis.exceptions import RedisError
 from scoreboard.config import Settings
 from scoreboard.db import Pool
 from scoreboard.kit.periodic import Periodic
-from scoreboard.kit.spread import Spreader
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
+from scoreboard.leaderboard.messages import rank_after, rows
 from scoreboard.live import events, sessions
-from scoreboard.live.client import Client, Limits, direct_jobs, settle
+from scoreboard.live.client import Client, Limits
+from scoreboard.live.delivery import Delivery
 from scoreboard.live.events import Event
-from scoreboard.live.roster import Roster
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 100  # the largest board a stream may ask for
 RANK_CHUNK = 100
 SNAPSHOT_REUSE_SECONDS = 0.25
 FLUSH_DELAY_SECONDS = 0.05
-BEAT_SLICE = 1000  # streams per heartbeat write between yields to the loop (15-30 ms each on 2 vCPUs)
+BEAT_SLICE = 1000  # streams per heartbeat write between yields to the loop
 BEAT_PARTS = 15  # ticks per heartbeat period (one a second at 15 s), each for the streams of one part
-SPREAD_FROM = 256  # streams; waking a helper costs ~40 µs, about what it saves at 256 streams (socketpairs, 2 cores)
 K = TypeVar("K")
 
 
@@ -49,7 +47,7 @@ def _drop(counter: Counter[K], key: K) -> None:
 class Hub:
     """Subscribe once, keep a ring of recent events for resumes, write each event to every client."""
 
-    def __init__(self, redis: Redis, board: Board, pool: Pool, settings: Settings) -> None:
+    def __init__(self, redis: Redis, board: Board, pool: Pool, settings: Settings, delivery: Delivery) -> None:
         self.redis = redis
         self.board = board
         self.pool = pool
@@ -63,7 +61,7 @@ class Hub:
             settings.stream_retry_ms,
         )
         self.clients: set[Client] = set()
-        self.roster = Roster()  # the same clients, split by how events reach them
+        self.delivery = delivery
         self.subscribed = asyncio.Event()
         self.draining = False
         self.last_id: int | None = None  # the last event received since (re)subscribing
@@ -89,8 +87,6 @@ class Hub:
         self._saving: list[Client] = []
         self._closed: list[Client] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.spreader = Spreader(settings.stream_write_threads)
-        self.spread_from = SPREAD_FROM
         self.beat_slice = BEAT_SLICE
 
     def start(self) -> None:
@@ -112,7 +108,7 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._listener
         finally:
-            self.spreader.close()
+            self.delivery.close()
 
     def begin_drain(self) -> None:
         """Refuse new clients and ask current ones to reconnect (the server is going away)."""
@@ -141,8 +137,8 @@ class Hub:
 
     def attach(self, client: Client, last_event_id: int | None) -> None:
         """Add a client; it opens with the events it missed if all are held, else with a snapshot."""
-        self.roster.add(client)
-        client.start(self._replay_after(last_event_id), last_event_id, self.roster)
+        self.delivery.attach(client)
+        client.start(self._replay_after(last_event_id), last_event_id)
         if self.draining:  # it passed the door just as shutdown began
             client.close("shutdown")
         self.clients.add(client)
@@ -158,7 +154,7 @@ class Hub:
     def detach(self, client: Client) -> None:
         """Forget a client."""
         self.clients.discard(client)
-        self.roster.remove(client)
+        self.delivery.detach(client)
         _drop(self._limits, client.limit)
         if client.ip:
             _drop(self._per_ip, client.ip)
@@ -284,29 +280,15 @@ class Hub:
         self.last_id = event.id
         self._version += 1
         await self._widen(event)
-        if self.spreader.threads and len(self.clients) >= self.spread_from and event.id > self.roster.floor:
-            self.roster.broadcast(event, self.spreader)
-        else:  # few clients, no threads, or one just given a snapshot newer than this event
-            self._deliver(self.clients, event)
+        self.delivery.broadcast(event, self.clients, everyone=True)
         self._ranks_after(event)
-
-    def _deliver(self, clients: Iterable[Client], event: Event) -> None:
-        """Write `event` to every client; over many streams, the socket writes are spread over threads."""
-        clients = tuple(clients)
-        if not self.spreader.threads or len(clients) < self.spread_from:
-            for client in clients:
-                client.push(event)
-            return
-        direct, fds, chunks = direct_jobs(clients, event)
-        # No await from the first direct job to the last settled: nothing else may write to these sockets meanwhile.
-        settle(direct, chunks, self.spreader.write(fds, chunks), event)
 
     async def _widen(self, event: Event) -> None:
         board = event.payload.get("leaderboard")
         widest = max(self._limits, default=0)
         if isinstance(board, list) and widest > len(board):
             try:
-                event.wide = events.rows((await self.board.snapshot(widest)).page)
+                event.wide = rows((await self.board.snapshot(widest)).page)
             except Exception as exc:  # the event still goes out with its own top 10
                 log.warning("live updates: no wide board for this event (%r)", exc)
 
@@ -328,8 +310,8 @@ class Hub:
             return
         if str(client.user_id) == winner:
             self._tell_rank(client, int(payload.get("rank") or 0), new)
-        elif client.rank is not None and client.score is not None and before <= client.score < new:
-            self._tell_rank(client, client.rank + 1, client.score)
+        elif client.rank is not None and client.score is not None:
+            self._tell_rank(client, rank_after(client.rank, client.score, before=before, after=new), client.score)
 
     def _tell_rank(self, client: Client, rank: int, score: int) -> None:
         if (rank, score) == (client.rank, client.score):
@@ -373,11 +355,11 @@ class Hub:
                 client.close("lifetime")
             else:
                 beating.append(client)
-        # In slices, yielding between them: one write to 10,000 streams holds the loop ~100-150 ms, and a heartbeat
+        # In slices, yielding between them: one write to every stream holds the loop for long, and a heartbeat
         # (unlike an event) has no deadline that an award or event waiting behind it should pay for.
         for start in range(0, len(beating), self.beat_slice):
             if start:
                 await asyncio.sleep(0)
-            self._deliver(beating[start : start + self.beat_slice], beat)
+            self.delivery.broadcast(beat, beating[start : start + self.beat_slice], everyone=False)
         self._saving.extend(clients)
         self._schedule_flush()

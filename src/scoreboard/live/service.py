@@ -5,12 +5,10 @@ from __future__ import annotations
 import secrets
 from uuid import UUID
 
-from redis.asyncio import Redis
-from starlette.requests import HTTPConnection
-
 from scoreboard.auth import service as auth_service
 from scoreboard.auth import tokens
-from scoreboard.auth.dependencies import Principal, from_access_token
+from scoreboard.auth.principal import Principal
+from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import BadRequest, Unauthorized
 
 TICKET_PREFIX = "slt_"
@@ -21,7 +19,7 @@ def ticket_key(ticket: str) -> str:
     return f"live:ticket:{tokens.digest(ticket).hex()}"
 
 
-async def issue_ticket(redis: Redis, principal: Principal, ttl_seconds: int) -> str:
+async def issue_ticket(redis: Pipelined, principal: Principal, ttl_seconds: int) -> str:
     """Mint a ticket that opens one stream as this player within `ttl_seconds`."""
     assert principal.user_id is not None
     assert principal.session_id is not None
@@ -30,7 +28,7 @@ async def issue_ticket(redis: Redis, principal: Principal, ttl_seconds: int) -> 
     return ticket
 
 
-async def _redeem(redis: Redis, ticket: str) -> UUID:
+async def _redeem(redis: Pipelined, ticket: str) -> UUID:
     # GETDEL: a ticket opens one stream only, even if it leaks through a URL in some log.
     value = await redis.getdel(ticket_key(ticket)) if ticket.startswith(TICKET_PREFIX) else None
     if not value:
@@ -41,18 +39,10 @@ async def _redeem(redis: Redis, ticket: str) -> UUID:
     return UUID(user_id)
 
 
-async def stream_owner(conn: HTTPConnection, ticket: str | None) -> UUID | None:
-    """The player a stream is for, or None for an anonymous viewer; bad credentials are a 401, never ignored."""
-    authorization = conn.headers.get("authorization")
-    if ticket is not None and authorization:
-        raise BadRequest("Send either a stream ticket or an Authorization header, not both.")
+async def stream_owner(redis: Pipelined, principal: Principal | None, ticket: str | None) -> UUID | None:
+    """The player a stream is for (a ticket's, or a token's), or None for an anonymous viewer."""
+    if ticket is not None and principal is not None:
+        raise BadRequest("Send either a stream ticket or credentials, not both.")
     if ticket is not None:
-        redis: Redis = conn.app.state.redis
         return await _redeem(redis, ticket)
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("Only Bearer access tokens are accepted.")
-    principal = await from_access_token(conn, token.strip())
-    return principal.user_id
+    return principal.user_id if principal is not None else None

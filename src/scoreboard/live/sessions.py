@@ -16,7 +16,7 @@ from scoreboard.live.client import Client
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 1800  # seed: inactive sessions expire after 30 minutes
-CHUNK = 500  # sessions per call: Redis runs a call's ~1,000 commands without a break
+CHUNK = 500  # sessions per call: Redis runs a call's commands without a break, so calls stay short
 
 
 def key(session_id: UUID) -> str:
@@ -24,9 +24,9 @@ def key(session_id: UUID) -> str:
     return f"session:{session_id}"
 
 
-# One call per chunk of sessions. Through a redis-py pipeline each session cost ~60 µs of the event loop's CPU (two
-# command objects, a field dict, a datetime): 0.6 s per heartbeat at 10,000 streams, in 30-40 ms stretches that held
-# up awards and broadcasts. The session hashes and their TTL are the same as HSET + EXPIRE per session.
+# One call per chunk of sessions: through a redis-py pipeline each session cost the event loop two command objects, a
+# field dict and a datetime, in stretches that held up awards and broadcasts (docs/performance.md, "Live fan-out").
+# The session hashes and their TTL are the same as HSET + EXPIRE per session.
 _SAVE = """
 local now, instance, ttl = ARGV[1], ARGV[2], ARGV[3]
 for i, key in ipairs(KEYS) do

@@ -95,9 +95,3 @@ async def why_not(conn: Connection, user_id: UUID, action_id: str) -> asyncpg.Re
     )
     assert row is not None
     return row
-
-
-async def rank_of(conn: Connection, score: int) -> int:
-    """Competition rank of `score` among active users (the fallback while Redis is down)."""
-    higher: int = await conn.fetchval("SELECT count(*) FROM users WHERE is_active AND current_score > $1", score)
-    return higher + 1

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from scoreboard.auth.dependencies import Principal
+from scoreboard.auth.principal import Principal
 from scoreboard.config import Settings
 from scoreboard.db import Connection, Pool
+from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import (
     STORE_ERRORS,
-    BadRequest,
     Conflict,
     Forbidden,
     NotFound,
@@ -29,17 +27,17 @@ from scoreboard.kit.problems import (
     Unprocessable,
 )
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
-from scoreboard.leaderboard import keys
+from scoreboard.leaderboard import repository as board_repository
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.scores import repository
 from scoreboard.scores.audit import AuditWriter, Rejection
 from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate
+from scoreboard.state import State
 
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/api/scores"
 SCOPE = "scores:write"
-_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -56,18 +54,16 @@ class Deps:
     """What the write path talks to."""
 
     pool: Pool
-    redis: Redis
+    redis: Pipelined
     board: Board
     limiter: SlidingWindow
     audit: AuditWriter
     settings: Settings
 
-
-def check_idempotency_key(value: str | None) -> str | None:
-    """Accept 1-255 printable ASCII characters."""
-    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
-    return value
+    @classmethod
+    def of(cls, state: State) -> Deps:
+        """Take the write path's resources from the process's state."""
+        return cls(state["pool"], state["redis"], state["board"], state["limiter"], state["audit"], state["settings"])
 
 
 def target_of(principal: Principal, body: ScoreUpdate) -> UUID:
@@ -96,7 +92,9 @@ async def rate_limit(deps: Deps, principal: Principal, user_id: UUID, ip: str | 
     except RedisError as exc:
         if principal.kind == "user":
             # Fail closed for players: without the limiter nothing bounds what an untrusted client sends.
-            raise ServiceUnavailable("Score updates are paused: the rate limiter is unavailable.") from exc
+            raise ServiceUnavailable(
+                "Score updates are paused: the rate limiter is unavailable.", headers={"Retry-After": "5"}
+            ) from exc
         log.warning("rate limiter unavailable: admitting a trusted server's award")
         return None
     if not verdict.allowed:
@@ -187,7 +185,7 @@ async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAward
     except RedisError:
         log.error("award %s committed but not published: Redis unavailable", row["id"])
         async with deps.pool.acquire() as conn:
-            rank = await repository.rank_of(conn, row["balance_after"])
+            rank = await board_repository.rank_of(conn, row["balance_after"])
     return _awarded(user_id, row, rank)
 
 
@@ -209,13 +207,10 @@ def _replay_key(user_id: UUID, idempotency_key: str) -> str:
 
 
 async def _remember(deps: Deps, user_id: UUID, idempotency_key: str, awarded: ScoreAwarded) -> None:
+    # Overwrites: after a database restore a key can award anew, and its replays must answer this award.
     try:
-        await deps.redis.set(
-            _replay_key(user_id, idempotency_key),
-            awarded.model_dump_json(by_alias=True),
-            ex=deps.settings.idempotency_ttl_seconds,
-            nx=True,
-        )
+        body = awarded.model_dump_json(by_alias=True)
+        await deps.redis.set(_replay_key(user_id, idempotency_key), body, ex=deps.settings.idempotency_ttl_seconds)
     except RedisError:
         log.warning("could not cache the response of an idempotent award")
 
@@ -223,15 +218,17 @@ async def _remember(deps: Deps, user_id: UUID, idempotency_key: str, awarded: Sc
 async def _replay(
     deps: Deps, conn: Connection, user_id: UUID, idempotency_key: str | None, row: asyncpg.Record
 ) -> ScoreAwarded:
-    """The original response: from the replay cache, else rebuilt from the history row."""
+    """The original response: from the replay cache when it is this award's, else rebuilt from the history row."""
     assert idempotency_key is not None
     try:
         cached = await deps.redis.get(_replay_key(user_id, idempotency_key))
         if cached:
-            return ScoreAwarded.model_validate(orjson.loads(cached))
-        rank = int(await deps.redis.zcount(keys.BOARD, f"({row['balance_after']}", "+inf")) + 1
+            awarded = ScoreAwarded.model_validate(orjson.loads(cached))
+            if awarded.history_id == row["id"]:
+                return awarded
+        rank = await deps.board.rank_of(row["balance_after"])
     except RedisError:
-        rank = await repository.rank_of(conn, row["balance_after"])
+        rank = await board_repository.rank_of(conn, row["balance_after"])
     return _awarded(user_id, row, rank)
 
 

@@ -9,6 +9,7 @@ import asyncpg
 import orjson
 
 from scoreboard.db import Connection
+from scoreboard.leaderboard.repository import rank_sql
 
 PRIVATE_COLUMNS = (
     "id, username, email, role, current_score, is_active, created_at, updated_at, last_activity_at, metadata"
@@ -52,11 +53,10 @@ async def set_active(conn: Connection, user_id: UUID, active: bool) -> asyncpg.R
 
 
 async def public_profile(conn: Connection, user_id: UUID) -> asyncpg.Record | None:
-    """Return a player's public profile with their competition rank among active users."""
+    """Return a player's public profile with their rank (the board's rule)."""
     return await conn.fetchrow(
-        """
-        SELECT u.id, u.username, u.current_score, u.created_at,
-               1 + (SELECT count(*) FROM users o WHERE o.is_active AND o.current_score > u.current_score) AS rank
+        f"""
+        SELECT u.id, u.username, u.current_score, u.created_at, {rank_sql("u.current_score")} AS rank
         FROM users u WHERE u.id = $1 AND u.is_active
         """,
         user_id,

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
 from scoreboard.auth import service as auth_service
-from scoreboard.auth.dependencies import CurrentUser
-from scoreboard.auth.router import AppSettings
-from scoreboard.db import Db, after_commit
-from scoreboard.leaderboard.service import resync_after_commit
-from scoreboard.redis import RedisClient
+from scoreboard.deps import AfterCommit, BoardDep, CurrentUser, Db, PoolDep, RedisDep, SettingsDep
+from scoreboard.kit.routing import Route
+from scoreboard.leaderboard.service import sync_members
 from scoreboard.users import service
 from scoreboard.users.schemas import PasswordChange, PrivateUser, PublicProfile, UserUpdate
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], route_class=Route)
 
 
 @router.get("/me", summary="My account")
@@ -26,33 +24,44 @@ async def get_me(user: CurrentUser, conn: Db) -> PrivateUser:
 
 
 @router.patch("/me", summary="Change my username, e-mail or metadata", responses={409: {"description": "Taken"}})
-async def patch_me(body: UserUpdate, request: Request, user: CurrentUser, conn: Db) -> PrivateUser:
+async def patch_me(
+    body: UserUpdate, user: CurrentUser, conn: Db, after_commit: AfterCommit, board: BoardDep, pool: PoolDep
+) -> PrivateUser:
     """Change only the whitelisted fields; anything else in the body is a 422."""
-    assert user.user_id is not None
+    user_id = user.user_id
+    assert user_id is not None
     if body.username is not None:
-        resync_after_commit(request, user.user_id)  # the board shows usernames
-    return await service.update_me(conn, user.user_id, body)
+        after_commit.add(lambda: sync_members(board, pool, [user_id]))  # the board shows usernames
+    return await service.update_me(conn, user_id, body)
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, summary="Delete my account")
-async def delete_me(request: Request, user: CurrentUser, conn: Db, redis: RedisClient, settings: AppSettings) -> None:
+async def delete_me(
+    user: CurrentUser,
+    conn: Db,
+    after_commit: AfterCommit,
+    redis: RedisDep,
+    settings: SettingsDep,
+    board: BoardDep,
+    pool: PoolDep,
+) -> None:
     """Deactivate the account: it leaves the leaderboard, its sessions end, it can no longer log in."""
     assert user.user_id is not None
     account, sessions = await service.deactivate(conn, user.user_id, "account_deleted")
-    after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
-    resync_after_commit(request, account.id)
+    after_commit.add(lambda: auth_service.deny_sessions(redis, settings, sessions))
+    after_commit.add(lambda: sync_members(board, pool, [account.id]))
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")
 async def change_password(
-    body: PasswordChange, request: Request, user: CurrentUser, conn: Db, redis: RedisClient, settings: AppSettings
+    body: PasswordChange, user: CurrentUser, conn: Db, after_commit: AfterCommit, redis: RedisDep, settings: SettingsDep
 ) -> None:
     """Change the password; every session of the user (this one included) is revoked at once."""
     assert user.user_id is not None
     sessions = await auth_service.change_password(
         conn, settings, user_id=user.user_id, current=body.current_password, new=body.new_password
     )
-    after_commit(request, lambda: auth_service.deny_sessions(redis, settings, sessions))
+    after_commit.add(lambda: auth_service.deny_sessions(redis, settings, sessions))
 
 
 @router.get("/{user_id}", summary="A player's public profile")

@@ -1,4 +1,4 @@
-"""run_eagerly: inline when nothing waits; a task that finishes the coroutine when something does."""
+"""run_inline: inline when nothing waits; a task that finishes the coroutine when something does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from scoreboard.kit.eager import run_eagerly
+from scoreboard.kit.inline import run_inline
 
 
 async def test_a_coroutine_that_never_waits_runs_inside_the_call() -> None:
@@ -15,7 +15,7 @@ async def test_a_coroutine_that_never_waits_runs_inside_the_call() -> None:
     async def write() -> None:
         done.append("written")
 
-    assert run_eagerly(write()) is None
+    assert run_inline(write()) is None
     assert done == ["written"]
 
 
@@ -29,7 +29,7 @@ async def test_a_coroutine_that_waits_on_an_event_is_finished_by_a_task() -> Non
         await asyncio.sleep(0)
         done.append("written")
 
-    task = run_eagerly(send())
+    task = run_inline(send())
     assert task is not None
     assert done == ["started"]
     await asyncio.sleep(0.01)
@@ -45,7 +45,7 @@ async def test_errors_after_the_wait_reach_the_task() -> None:
     async def send() -> None:
         await future
 
-    task = run_eagerly(send())
+    task = run_inline(send())
     assert task is not None
     future.set_exception(ConnectionResetError("gone"))
     with pytest.raises(ConnectionResetError):
@@ -61,7 +61,7 @@ async def test_cancelling_the_task_closes_the_coroutine() -> None:
         finally:
             closed.append(True)
 
-    task = run_eagerly(send())
+    task = run_inline(send())
     assert task is not None
     await asyncio.sleep(0)
     task.cancel()

@@ -8,23 +8,22 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from scoreboard.app import create_app
 from scoreboard.config import Settings
-from scoreboard.leaderboard import healing
+from scoreboard.leaderboard import reconciler
 from tests.fixtures.accounts import player
+from tests.fixtures.apps import Running, running
 from tests.fixtures.polling import eventually
 
 
 @pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def live(settings: Settings) -> AsyncIterator[tuple[Running, httpx.AsyncClient]]:
     """An app whose reconciler runs every 0.2 s."""
-    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 0.2}))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        yield app, http
+    async with running(settings.model_copy(update={"reconcile_interval_seconds": 0.2})) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            yield app, http
 
 
 async def bulk_users(db: asyncpg.Connection, first: int, count: int) -> None:
@@ -41,7 +40,7 @@ async def bulk_users(db: asyncpg.Connection, first: int, count: int) -> None:
 
 
 async def test_board_is_rebuilt_after_redis_loses_everything(
-    live: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Connection, redis: Redis
+    live: tuple[Running, httpx.AsyncClient], db: asyncpg.Connection, redis: Redis
 ) -> None:
     """After FLUSHALL the reconciler rebuilds the board, equal to PostgreSQL."""
     app, http = live
@@ -50,14 +49,14 @@ async def test_board_is_rebuilt_after_redis_loses_everything(
         await http.post("/api/scores", headers=account.headers, json={"actionId": "complete-quest"})
     await redis.flushdb()
     await eventually(lambda: redis.exists("leaderboard:built"))
-    drift = await healing.check(app.state.pool, app.state.redis)
+    drift = await reconciler.check(app.state["pool"], app.state["background_redis"])
     assert not drift.found
     assert await redis.zcard("leaderboard") == 3
     assert {score for _, score in await redis.zrange("leaderboard", 0, -1, withscores=True)} == {10}
 
 
 async def test_reconciler_applies_a_missed_award(
-    live: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Connection, redis: Redis
+    live: tuple[Running, httpx.AsyncClient], db: asyncpg.Connection, redis: Redis
 ) -> None:
     """A change committed in PostgreSQL whose Redis write never happened appears within seconds."""
     _, http = live
@@ -73,34 +72,33 @@ async def test_reconciler_applies_a_missed_award(
 
 
 async def test_drift_is_found_and_repaired(
-    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
+    app: Running, client: httpx.AsyncClient, db: asyncpg.Connection, redis: Redis
 ) -> None:
     """Missing, changed and stray members are reported, then repaired to PostgreSQL's values."""
     a, b, c = await player(client), await player(client), await player(client)
     await client.post("/api/scores", headers=b.headers, json={"actionId": "complete-quest"})
-    pool, board_redis = app.state.pool, app.state.redis
-    assert not (await healing.check(pool, board_redis)).found
+    pool, board_redis = app.state["pool"], app.state["background_redis"]
+    assert not (await reconciler.check(pool, board_redis)).found
     await redis.zrem("leaderboard", str(a.id))
     await redis.zadd("leaderboard", {str(b.id): 999})
     await redis.zadd("leaderboard", {"not-a-user": 5, "00000000-0000-0000-0000-000000000001": 6})
     await redis.hset("leaderboard:usernames", str(c.id), "impostor")
-    drift = await healing.check(pool, board_redis)
+    drift = await reconciler.check(pool, board_redis)
     assert drift.missing == [a.id]
     assert set(drift.different) == {b.id, c.id}
     assert drift.extra == ["00000000-0000-0000-0000-000000000001", "not-a-user"]
-    await healing.check(pool, board_redis, repair=True)
-    assert not (await healing.check(pool, board_redis)).found
+    await reconciler.check(pool, board_redis, repair=True)
+    assert not (await reconciler.check(pool, board_redis)).found
     assert await redis.zscore("leaderboard", str(b.id)) == 10
     assert await redis.hget("leaderboard:usernames", str(c.id)) == c.username
 
 
 async def test_rebuild_swaps_atomically_and_is_locked(settings: Settings, db: asyncpg.Connection, redis: Redis) -> None:
     """Readers see the old board or the new one, never a part; a second rebuild at the same time does nothing."""
-    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
-    async with app.router.lifespan_context(app):
-        pool, client = app.state.pool, app.state.redis
+    async with running(settings.model_copy(update={"reconcile_interval_seconds": 3600})) as app:
+        pool, client = app.state["pool"], app.state["background_redis"]
         await bulk_users(db, 1, 3000)
-        assert await healing.rebuild(pool, client) == 3000
+        assert await reconciler.rebuild(pool, client) == 3000
         await bulk_users(db, 3001, 2000)
         seen: set[int] = set()
         done = asyncio.Event()
@@ -111,7 +109,7 @@ async def test_rebuild_swaps_atomically_and_is_locked(settings: Settings, db: as
                 await asyncio.sleep(0)
 
         watcher = asyncio.create_task(watch())
-        first, second = await asyncio.gather(healing.rebuild(pool, client), healing.rebuild(pool, client))
+        first, second = await asyncio.gather(reconciler.rebuild(pool, client), reconciler.rebuild(pool, client))
         done.set()
         await watcher
     assert sorted([first or 0, second or 0]) == [0, 5000]
@@ -125,8 +123,7 @@ async def test_reconciler_does_not_reapply_old_changes_forever(
     settings: Settings, db: asyncpg.Connection, redis: Redis
 ) -> None:
     """A change is re-applied only within the look-back after it; later passes leave the board alone."""
-    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
-    async with app.router.lifespan_context(app):
+    async with running(settings.model_copy(update={"reconcile_interval_seconds": 3600})) as app:
         await eventually(lambda: redis.exists("leaderboard:built"))  # the app's own first pass is over
         user_id = await db.fetchval(
             """
@@ -134,17 +131,17 @@ async def test_reconciler_does_not_reapply_old_changes_forever(
             VALUES ('old', 'old@example.com', 'x', 50, now() - interval '30 seconds') RETURNING id
             """
         )
-        reconciler = healing.Reconciler(app.state.pool, app.state.redis)
-        await reconciler()  # a first pass looks back a minute: it applies the change
+        reconciling = reconciler.Reconciler(app.state["pool"], app.state["background_redis"])
+        await reconciling()  # a first pass looks back a minute: it applies the change
         assert await redis.zscore("leaderboard", str(user_id)) == 50
-        first_pass = reconciler.last_pass
+        first_pass = reconciling.last_pass
         await redis.zadd("leaderboard", {str(user_id): 1})  # drift that a raise-only re-apply would undo
-        await reconciler()
+        await reconciling()
         # Not re-applied: the change is older than this pass's look-back.
         assert await redis.zscore("leaderboard", str(user_id)) == 1
         assert first_pass is not None
-        assert reconciler.last_pass is not None
-        assert reconciler.last_pass >= first_pass
+        assert reconciling.last_pass is not None
+        assert reconciling.last_pass >= first_pass
 
 
 async def _new_user(db: asyncpg.Connection, name: str, score: int) -> str:
@@ -159,12 +156,11 @@ async def _new_user(db: asyncpg.Connection, name: str, score: int) -> str:
 
 async def test_only_the_lease_holder_reconciles(settings: Settings, db: asyncpg.Connection, redis: Redis) -> None:
     """Of two processes' reconcilers one re-applies changes; the other skips its passes until the lease is free."""
-    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
-    async with app.router.lifespan_context(app):
+    async with running(settings.model_copy(update={"reconcile_interval_seconds": 3600})) as app:
         await eventually(lambda: redis.exists("leaderboard:built"))
         await redis.delete("leaderboard:reconciler")  # held by the app's own reconciler since its first pass
-        first = healing.Reconciler(app.state.pool, app.state.redis, lease_seconds=30)
-        second = healing.Reconciler(app.state.pool, app.state.redis, lease_seconds=30)
+        first = reconciler.Reconciler(app.state["pool"], app.state["background_redis"], lease_seconds=30)
+        second = reconciler.Reconciler(app.state["pool"], app.state["background_redis"], lease_seconds=30)
         early = await _new_user(db, "early", 40)
         await first()
         assert await redis.zscore("leaderboard", early) == 40
@@ -180,8 +176,7 @@ async def test_only_the_lease_holder_reconciles(settings: Settings, db: asyncpg.
 
 
 async def test_the_lease_is_released_at_shutdown(settings: Settings, redis: Redis) -> None:
-    app = create_app(settings.model_copy(update={"reconcile_interval_seconds": 3600}))
-    async with app.router.lifespan_context(app):
+    async with running(settings.model_copy(update={"reconcile_interval_seconds": 3600})):
         await eventually(lambda: redis.exists("leaderboard:reconciler"))
         assert await redis.pttl("leaderboard:reconciler") > 10_000_000  # three intervals
     assert not await redis.exists("leaderboard:reconciler")

@@ -1,4 +1,4 @@
-"""Run a coroutine inline until it first has to wait: the broadcaster's way to write to many sockets at once."""
+"""Run a coroutine inline until it first has to wait: how one event reaches many sockets without a task each."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 
-def run_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+def run_inline(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
     """Run `coro` now, inside this call; if it must wait, return a task that finishes it, else None."""
-    # An ASGI send to a socket with room in its buffer never suspends: stepping it here costs one call instead
-    # of a task and a loop turn per client, which is what lets one process feed 10,000 streams.
+    # An ASGI send to a socket with room in its buffer does not suspend: stepping it here costs one call instead
+    # of a task and a loop turn per client, which is what lets one process feed thousands of streams.
     try:
         yielded = coro.send(None)
     except StopIteration:

@@ -1,0 +1,43 @@
+"""The board's message: `score_update` on `leaderboard:updates` (the seed's format), and the rows boards carry."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from scoreboard.kit.schemas import Schema
+from scoreboard.leaderboard.board import Page
+from scoreboard.leaderboard.schemas import BoardEntry
+
+
+class ScoreUpdateMessage(Schema):
+    """One award as the board publishes it (built in Lua by `scripts.APPLY_AWARD`; tests hold the two together)."""
+
+    type: Literal["score_update"]
+    user_id: UUID
+    new_score: int
+    score_change: int
+    action_id: str
+    rank: int = Field(description="The awarded player's rank after the award")
+    timestamp: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    leaderboard: list[BoardEntry] = Field(description="The top of the board after the award")
+    previous_score: int = Field(description="What the board held for the player before (ours, beyond the seed)")
+    event_id: int = Field(description="Consecutive per board: a gap means events were missed")
+
+
+def rows(page: Page) -> list[dict[str, Any]]:
+    """A page's rows in the message's shape (the seed's `leaderboard` items)."""
+    return [
+        BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score).model_dump(
+            mode="json", by_alias=True
+        )
+        for e in page.entries
+    ]
+
+
+def rank_after(rank: int, score: int, *, before: int, after: int) -> int:
+    """A player's rank (at `score`) once another player moved from `before` to `after` points (scores only rise)."""
+    # Competition ranking counts players strictly higher: the mover now counts if it passed this score.
+    return rank + 1 if before <= score < after else rank
