@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from scoreboard import migrate
 from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
 from tests.fixtures.apps import running
+from tests.fixtures.polling import eventually
 
 
 async def _client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
@@ -45,11 +47,12 @@ async def test_healthz_is_alive(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_readyz_when_everything_answers(client: httpx.AsyncClient) -> None:
-    """Ready when PostgreSQL answers at the head revision and Redis answers."""
+async def test_readyz_when_everything_answers(client: httpx.AsyncClient, redis: Redis) -> None:
+    """Ready when PostgreSQL answers at the head revision, Redis answers and the board mirrors PostgreSQL."""
+    await eventually(lambda: redis.exists("leaderboard:built"))  # the reconciler's first pass builds it
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "board": "ok"}}
 
 
 async def test_readyz_reports_postgres_down(settings: Settings) -> None:

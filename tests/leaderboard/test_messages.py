@@ -46,24 +46,26 @@ async def _players(db: asyncpg.Connection, scores: list[int]) -> list[UUID]:
     return ids
 
 
-async def _mirror(board: Board, db: asyncpg.Connection) -> None:
+async def _mirror(board: Board, db: asyncpg.Connection, redis: Redis) -> None:
     rows_ = await db.fetch(
         "SELECT id, username, current_score, COALESCE(last_activity_at, created_at) AS reached FROM users"
     )
     await board.sync([Member(r["id"], r["username"], r["current_score"], r["reached"]) for r in rows_], "exact")
+    await redis.set(keys.BUILT, "now")  # the board mirrors PostgreSQL: reads answer from it
 
 
 async def test_a_published_award_is_a_score_update_message_with_the_boards_rows_and_ranks(
     board: Board, db: asyncpg.Connection, redis: Redis
 ) -> None:
     ids = await _players(db, [50, 40, 40, 10, 0])
-    await _mirror(board, db)
+    await _mirror(board, db, redis)
     pubsub = redis.pubsub()
     await pubsub.subscribe(keys.UPDATES)
     await pubsub.get_message(timeout=1)  # the subscribe confirmation
     await db.execute("UPDATE users SET current_score = 45 WHERE id = $1", ids[3])
+    at = T0 + timedelta(hours=1)
     applied = await board.apply_award(
-        user_id=ids[3], username="p3", new_score=45, score_change=35, action_id="quest", at=T0 + timedelta(hours=1)
+        user_id=ids[3], username="p3", new_score=45, score_change=35, action_id="quest", at=at, history_id=7
     )
     message = None
     async with asyncio.timeout(5):
@@ -94,7 +96,7 @@ async def test_the_rank_rule_is_the_same_in_lua_and_in_every_sql_path(
     await db.execute("DELETE FROM users")
     await redis.delete(*keys.DERIVED)
     ids = await _players(db, scores)
-    await _mirror(board, db)
+    await _mirror(board, db, redis)
     expected = 1 + sum(1 for s in scores if s > probe)  # competition ranking: 1 + players strictly higher
     assert await board.rank_of(probe) == await repository.rank_of(db, probe) == expected
     # Pages and single rows (the public profile's form) agree with it, player by player.

@@ -398,12 +398,17 @@ async def test_shutdown_tells_clients_to_reconnect(live: Live) -> None:
 
 async def test_out_of_order_awards_publish_the_score_the_board_held(app: Running, redis: Redis) -> None:
     board = app.state["board"]
+    await eventually(lambda: redis.exists("leaderboard:built"))  # awards publish once the board is built
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe("leaderboard:updates")
     user, at = uuid4(), datetime.now(UTC)
     # Two awards of one player commit 10 -> 20 -> 30 but reach Redis the other way round.
-    await board.apply_award(user_id=user, username="u", new_score=30, score_change=10, action_id="a", at=at)
-    await board.apply_award(user_id=user, username="u", new_score=20, score_change=10, action_id="a", at=at)
+    await board.apply_award(
+        user_id=user, username="u", new_score=30, score_change=10, action_id="a", at=at, history_id=2
+    )
+    await board.apply_award(
+        user_id=user, username="u", new_score=20, score_change=10, action_id="a", at=at, history_id=1
+    )
     messages = []
     async with asyncio.timeout(5):
         while len(messages) < 2:

@@ -56,7 +56,13 @@ def check(repair: Annotated[bool, typer.Option("--repair", help="Fix what differ
     from scoreboard.leaderboard import reconciler
 
     drift = _with_stores(lambda pool, redis: reconciler.check(pool, redis, repair=repair))
-    for label, items in (("missing", drift.missing), ("extra", drift.extra), ("different", drift.different)):
+    found = (
+        ("missing", drift.missing),
+        ("extra", drift.extra),
+        ("different", drift.different),
+        ("caches", drift.caches),
+    )
+    for label, items in found:
         typer.echo(f"{label}: {len(items)}")
         for item in items[:20]:
             typer.echo(f"  {item}")

@@ -43,19 +43,24 @@ class AfterRestoreError(Exception):
     """PostgreSQL was restored, but something derived from it could not be brought in line."""
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# after_restore: the one place that brings everything derived from PostgreSQL in line after a restore.
-# ---------------------------------------------------------------------------------------------------------------
 async def after_restore(pool: Pool, redis: Redis) -> list[str]:
-    """Rebuild what lives in Redis from the restored database; return what was done, one line each."""
-    # TODO(lead): extend here. Only the board is rebuilt; other Redis state (idempotent replays, rate-limit
-    # windows, cached API keys, the live event sequence) still describes the database as it was before.
-    from scoreboard.leaderboard import reconciler
+    """Bring Redis in line with the restored database; return what was done, one line each."""
+    from scoreboard.leaderboard import mirror, reconciler, repository
 
-    count = await reconciler.rebuild(pool, redis)
+    # A new generation: any service still running on the old board rebuilds too, not only this command's view.
+    async with pool.acquire() as conn:
+        generation = await repository.new_generation(conn)
+    count = await reconciler.rebuild(pool, redis, stale=True)
     if count is None:
         raise AfterRestoreError("another leaderboard rebuild was running; run `scoreboard leaderboard rebuild`")
-    return [f"Redis rebuilt from PostgreSQL: {count} players on the board"]
+    async with pool.acquire() as conn:
+        why = await mirror.mismatch(conn, redis)
+    if why is not None:
+        raise AfterRestoreError(f"Redis still does not mirror the restored database: {why}")
+    return [
+        f"board generation {generation}",
+        f"Redis rebuilt from PostgreSQL: {count} players on the board; score caches and replay records cleared",
+    ]
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,11 @@ def restore(
             typer.echo(f"warning: --force: {blocker}; restart the service after the restore", err=True)
         archive = _open_archive(archive_path, tools_for(server))
         revision = ", ".join(archive.revision) or "none"
+        if migrate.pending_revisions(archive.revision) is None:
+            fail(
+                f"the backup is at schema {revision}, which this release does not know; restore it with the release "
+                "that wrote it"
+            )
         typer.echo(f"restoring {archive_path} ({size(archive_path)}, schema {revision})")
         typer.echo(f"into {_redact(settings.database_url)} with pg_restore and psql {archive.tools.major}")
         started = time.monotonic()
@@ -238,14 +248,13 @@ def restore(
         if not ok:
             fail("the restore failed and was rolled back; the database is unchanged:\n  " + "\n  ".join(errors[-8:]))
         typer.echo(f"PostgreSQL restored in {time.monotonic() - started:.1f} s")
+        heads = migrate.head_revisions()
+        if archive.revision != heads:
+            # An older backup: bring it to this release's schema before anything reads it.
+            migrate.upgrade(settings.database_url)
+            typer.echo(f"schema upgraded from {revision} to {', '.join(heads)}")
         try:
             for line in asyncio.run(_finish(settings)):
                 typer.echo(line)
         except (AfterRestoreError, RedisError, OSError) as exc:
             fail(f"PostgreSQL was restored, but Redis was not rebuilt: {exc}")
-    heads = migrate.head_revisions()
-    if archive.revision != heads:
-        typer.echo(
-            f"note: the backup is at schema {revision}; this release's head is {', '.join(heads)}. "
-            "Run `scoreboard db upgrade` (or `scoreboard serve`, which migrates at start)."
-        )

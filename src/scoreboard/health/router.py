@@ -21,15 +21,19 @@ async def healthz() -> Alive:
 
 @router.get(
     "/readyz",
-    summary="PostgreSQL and Redis answer and migrations are at head",
+    summary="PostgreSQL and Redis answer, migrations are at head, the board mirrors PostgreSQL",
     responses={503: {"description": "Not ready; `checks` says why"}},
 )
 async def readyz(state: StateDep) -> Ready:
     """Report readiness, or 503 with the reason per dependency."""
-    checks = await service.readiness(
-        state["pool"], state["redis"], state["migration_heads"], state["settings"].readiness_timeout_seconds
+    ready, checks = await service.readiness(
+        state["pool"],
+        state["redis"],
+        state["background_redis"],
+        state["migration_heads"],
+        state["settings"].readiness_timeout_seconds,
     )
-    if any(value != "ok" for value in checks.values()):
+    if not ready:
         failing = ", ".join(f"{name}: {value}" for name, value in checks.items() if value != "ok")
         raise ServiceUnavailable(f"not ready ({failing})", headers={"Retry-After": "5"}, checks=checks)
     return Ready(checks=checks)

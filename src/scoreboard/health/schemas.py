@@ -14,7 +14,7 @@ class Alive(BaseModel):
 
 
 class Ready(BaseModel):
-    """Every dependency answers and the schema is current."""
+    """Every dependency answers, the schema is current, and the board mirrors PostgreSQL (or is being rebuilt)."""
 
     status: Literal["ready"] = "ready"
     checks: dict[str, str]

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from scoreboard.db import Pool
 from scoreboard.integrity import repository
 from scoreboard.integrity.schemas import Check, IntegrityReport
-from scoreboard.leaderboard import reconciler
+from scoreboard.leaderboard import mirror, reconciler
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ KINDS = {
         "score_history rows whose action is not in the catalog",
         "The foreign key forbids these: re-create the action (it can stay inactive) or delete the rows.",
     ),
+    "board-mirror": Kind(
+        "the Redis board mirrors another state of PostgreSQL (a restored or reset database, a restarted Redis)",
+        "The reconciler rebuilds it within seconds; `scoreboard check --repair` rebuilds it now.",
+        repairable=True,
+    ),
     "board-missing": Kind(
         "active users missing from the Redis leaderboard",
         "Run `scoreboard check --repair` (or `scoreboard leaderboard rebuild`).",
@@ -64,6 +69,11 @@ KINDS = {
     ),
     "board-unknown": Kind(
         "leaderboard members that are no user at all",
+        "Run `scoreboard check --repair`.",
+        repairable=True,
+    ),
+    "score-cache": Kind(
+        "user:{id}:score caches holding another score than PostgreSQL (or kept for users who are not active)",
         "Run `scoreboard check --repair`.",
         repairable=True,
     ),
@@ -94,6 +104,11 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
         found = await repository.postgres_findings(conn, sample)
     checks = [_check(name, count, rows, repaired=False) for name, (count, rows) in found.items()]
 
+    async with pool.acquire() as conn:
+        why = await mirror.mismatch(conn, redis)
+    if why is not None and repair:
+        await reconciler.rebuild(pool, redis, stale=True)
+    checks.append(_check("board-mirror", int(why is not None), [{"reason": why}] if why else [], repair))
     drift = await reconciler.check(pool, redis, repair=repair)
     parsed = {member: _uuid_or_none(member) for member in drift.extra}
     extra_ids = [u for u in parsed.values() if u is not None]
@@ -111,6 +126,7 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
         _check("board-different", len(drift.different), named(drift.different), repair),
         _check("board-inactive", len(inactive), named(inactive), repair),
         _check("board-unknown", len(unknown), [{"member": m} for m in unknown[:sample]], repair),
+        _check("score-cache", len(drift.caches), [{"user_id": u} for u in drift.caches[:sample]], repair),
     ]
     return IntegrityReport(ok=all(c.count == 0 or c.repaired for c in checks), checked_at=checked_at, checks=checks)
 

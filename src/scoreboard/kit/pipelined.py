@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import hiredis
+from redis.asyncio import Redis
 from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -171,6 +172,17 @@ class Pipelined:
         if params.pop("connection_class", None) is SSLConnection:
             params["ssl"] = _tls_context(params)
         return cls(params, connect_timeout=connect_timeout, timeout=timeout)
+
+    @classmethod
+    def like(cls, client: Redis) -> Pipelined:
+        """A client for the server and database a redis-py client talks to (for bulk work off the request path)."""
+        given = client.connection_pool.connection_kwargs
+        params: dict[str, Any] = {
+            k: given[k] for k in ("host", "port", "db", "password", "username", "path") if k in given
+        }
+        if issubclass(client.connection_pool.connection_class, SSLConnection):
+            params["ssl"] = _tls_context({k: v for k, v in given.items() if k in ("ssl_cert_reqs", "ssl_ca_certs")})
+        return cls(params, connect_timeout=CONNECT_TIMEOUT_SECONDS, timeout=REPLY_TIMEOUT_SECONDS)
 
     def register_script(self, script: str) -> Script:
         """A script bound to this client."""

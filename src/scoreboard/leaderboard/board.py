@@ -25,6 +25,11 @@ def epoch_ms(at: datetime) -> int:
     return (at - EPOCH) // timedelta(milliseconds=1)
 
 
+def epoch_us(at: datetime) -> int:
+    """Microseconds since the epoch: a PostgreSQL timestamp exactly."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
 @dataclass(frozen=True)
 class Member:
     """What the board holds for one user."""
@@ -104,11 +109,22 @@ class Board:
         self._ranks_at = scripts.register_script(scripts_lua.RANKS_AT)
 
     async def apply_award(
-        self, *, user_id: UUID, username: str, new_score: int, score_change: int, action_id: str, at: datetime
+        self,
+        *,
+        user_id: UUID,
+        username: str,
+        new_score: int,
+        score_change: int,
+        action_id: str,
+        at: datetime,
+        history_id: int,
     ) -> Applied:
-        """Raise the user (never lower), refresh the score cache, publish the seed's message."""
+        """Raise the user (never lower), refresh the score cache, publish the seed's message, record the award.
+
+        While a rebuild is under way the rank is 0 (unknown) and nothing is published.
+        """
         rank, event_id = await self._apply(
-            keys=[*self.names, keys.SEQUENCE, keys.UPDATES, keys.score_cache(user_id)],
+            keys=[*self.names, keys.SEQUENCE, keys.UPDATES, keys.score_cache(user_id), keys.MIRROR, keys.BUILT],
             args=[
                 str(user_id),
                 new_score,
@@ -119,6 +135,8 @@ class Board:
                 username,
                 self.top_n,
                 keys.SCORE_TTL_SECONDS,
+                history_id,
+                epoch_us(at),
             ],
         )
         return Applied(int(rank), int(event_id))
@@ -144,23 +162,23 @@ class Board:
 
     async def rank_of(self, score: int) -> int:
         """The rank `score` has on the board now."""
-        return int(await self._rank(keys=self.names, args=[score]))
+        return int(await self._rank(keys=[*self.names, keys.BUILT], args=[score]))
 
     async def page(self, offset: int, limit: int) -> Page:
         """Rows `offset` .. `offset + limit - 1` in board order."""
-        return _page(await self._page(keys=self.names, args=[offset, limit]))
+        return _page(await self._page(keys=[*self.names, keys.BUILT], args=[offset, limit]))
 
     async def around(self, user_id: UUID, radius: int) -> Page:
         """The user with up to `radius` neighbours above and below (no rows when not ranked)."""
-        return _page(await self._around(keys=self.names, args=[str(user_id), radius]))
+        return _page(await self._around(keys=[*self.names, keys.BUILT], args=[str(user_id), radius]))
 
     async def ranks(self, user_ids: Sequence[UUID]) -> Page:
         """The ranked rows of these users, in board order (unranked ones are left out)."""
-        return _page(await self._ranks(keys=self.names, args=[str(u) for u in user_ids]))
+        return _page(await self._ranks(keys=[*self.names, keys.BUILT], args=[str(u) for u in user_ids]))
 
     async def score_range(self, low: int, high: int, offset: int, limit: int) -> Page:
         """Users with low <= score <= high, highest first."""
-        return _page(await self._range(keys=self.names, args=[low, high, offset, limit]))
+        return _page(await self._range(keys=[*self.names, keys.BUILT], args=[low, high, offset, limit]))
 
     async def snapshot(self, limit: int) -> Snapshot:
         """The top `limit` rows with the last published event id, in one atomic read."""
@@ -169,5 +187,5 @@ class Board:
 
     async def ranks_at(self, user_ids: Sequence[UUID]) -> tuple[int, Page]:
         """`ranks`, with the id of the last event they reflect (read atomically)."""
-        reply = await self._ranks_at(keys=[*self.names, keys.SEQUENCE], args=[str(u) for u in user_ids])
+        reply = await self._ranks_at(keys=[*self.names, keys.SEQUENCE, keys.BUILT], args=[str(u) for u in user_ids])
         return int(reply[0]), _page(reply[1:])

@@ -1,24 +1,28 @@
-"""Keep Redis equal to PostgreSQL: atomic rebuilds, a watermark reconciler, drift checks and repairs."""
+"""Keep Redis equal to PostgreSQL: atomic rebuilds, a reconciler that notices what Redis mirrors, drift checks."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 from uuid import UUID
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from scoreboard.db import Pool
-from scoreboard.leaderboard import keys, repository
+from scoreboard.kit.pipelined import Pipelined
+from scoreboard.leaderboard import keys, mirror, repository
 from scoreboard.leaderboard.board import Board, epoch_ms
 from scoreboard.leaderboard.service import member_of
 
 log = logging.getLogger(__name__)
-BATCH = 2000
+BATCH = 5000
 # Transactions commit after they stamp updated_at; look back this far so a slow commit is not skipped.
 LAG = timedelta(seconds=5)
 
@@ -26,28 +30,39 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 
 async def rebuild(
-    pool: Pool, redis: Redis, progress: Callable[[int], None] | None = None, lock_seconds: int = 600
+    pool: Pool,
+    redis: Redis,
+    progress: Callable[[int], None] | None = None,
+    lock_seconds: int = 600,
+    *,
+    stale: bool = False,
 ) -> int | None:
-    """Rebuild the board from PostgreSQL into temporary keys and swap them in at once; None if another runs."""
+    """Rebuild the board and its per-user keys from PostgreSQL, swapped in at once; None if another rebuild runs.
+
+    `stale`: the board does not mirror PostgreSQL, so reads go to PostgreSQL until the new one is in.
+    """
     token = secrets.token_hex(8)
     if not await redis.set(keys.REBUILD_LOCK, token, nx=True, ex=lock_seconds):
         return None
     temp = [f"{name}:rebuild:{token}" for name in keys.DERIVED]
-    staging = Board(redis, names=temp)
+    loader = Pipelined.like(redis)  # bulk loads: its packer is C, redis-py's is Python
     try:
+        if stale:
+            await redis.delete(keys.BUILT)
         async with pool.acquire() as conn:
             started = await repository.database_now(conn)
-        count, after = 0, None
-        while True:
-            async with pool.acquire() as conn:
-                rows = await repository.active_members_after(conn, after, BATCH)
-            if not rows:
-                break
-            await staging.sync([member_of(r) for r in rows], mode="exact")
-            count += len(rows)
-            after = rows[-1]["id"]
-            if progress:
-                progress(len(rows))
+            now = await mirror.truth(conn, redis)
+            newest = await repository.newest_award_before(conn, started)
+            count, loading = 0, None
+            async for rows in repository.board_rows(conn, BATCH):
+                if loading is not None:
+                    await loading  # Redis loads one batch while PostgreSQL sends the next
+                loading = asyncio.ensure_future(_load(loader, temp, rows))
+                count += len(rows)
+                if progress:
+                    progress(len(rows))
+            if loading is not None:
+                await loading
         # One MULTI/EXEC: readers see the old board or the whole new one, never a half-built one.
         async with redis.pipeline(transaction=True) as pipe:
             for source, target in zip(temp, keys.DERIVED, strict=True):
@@ -56,14 +71,50 @@ async def rebuild(
                 else:  # no active players: nothing was staged, so the board is simply empty
                     pipe.delete(target)
             pipe.set(keys.BUILT, started.isoformat())
+            pipe.delete(keys.MIRROR)
+            pipe.hset(keys.MIRROR, mapping=mirror.record(now, dict(newest) if newest is not None else None))
+            # The board changed without an award: live clients everywhere get a fresh snapshot.
+            pipe.publish(keys.REBUILT, started.isoformat())
             await pipe.execute()
+        # Score caches and replay records may describe another state of the database: they refill on use.
+        for pattern in keys.PER_USER:
+            await _unlink_matching(redis, pattern)
         # Awards that landed on the old keys while we copied: re-apply everything changed since we began.
         await reconcile_since(pool, Board(redis), started - LAG)
         log.info("leaderboard rebuilt: %d players", count)
         return count
     finally:
+        await loader.aclose()
         await redis.delete(*temp)
         await redis.eval(_RELEASE, 1, keys.REBUILD_LOCK, token)
+
+
+async def _load(loader: Pipelined, names: Sequence[str], rows: Sequence[asyncpg.Record]) -> None:
+    """Add (user id, score, reached ms, username) rows to empty staging keys: a few bulk commands per 1,000 rows."""
+    # Plain commands rather than a script: each is short, so the awards and reads Redis serves meanwhile do not wait
+    # behind a long one.
+    board, ranked, usernames, reached = names  # keys.DERIVED's order
+    sent = []
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        sent += [
+            loader.execute("ZADD", board, *chain.from_iterable((r[1], r[0]) for r in chunk)),
+            loader.execute("ZADD", ranked, *chain.from_iterable((r[1], keys.ranked(r[2], r[0])) for r in chunk)),
+            loader.execute("HSET", reached, *chain.from_iterable((r[0], r[2]) for r in chunk)),
+            loader.execute("HSET", usernames, *chain.from_iterable((r[0], r[3]) for r in chunk)),
+        ]
+    await asyncio.gather(*sent)
+
+
+async def _unlink_matching(redis: Redis, pattern: str) -> None:
+    batch: list[str] = []
+    async for key in redis.scan_iter(match=pattern, count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            await redis.unlink(*batch)
+            batch = []
+    if batch:
+        await redis.unlink(*batch)
 
 
 async def reconcile_since(pool: Pool, board: Board, since: datetime) -> datetime:
@@ -93,7 +144,7 @@ return 0
 
 
 class Reconciler:
-    """One pass: rebuild when Redis lost the board, else re-apply users changed since the last pass."""
+    """One pass: rebuild when the board does not mirror PostgreSQL (`mirror.mismatch`), else re-apply changed users."""
 
     def __init__(self, pool: Pool, redis: Redis, lease_seconds: float | None = None) -> None:
         self.pool, self.redis, self.board = pool, redis, Board(redis)
@@ -113,8 +164,12 @@ class Reconciler:
             return
         async with self.pool.acquire() as conn:
             started = await repository.database_now(conn)
-        if not await self.redis.exists(keys.BUILT):
-            await rebuild(self.pool, self.redis)
+            why = await mirror.mismatch(conn, self.redis)
+        if why is not None:
+            log.warning("leaderboard: %s; rebuilding it from PostgreSQL", why)
+            await rebuild(self.pool, self.redis, stale=True)
+            self.last_pass = started
+            return
         since = (self.last_pass or started - timedelta(minutes=1)) - LAG
         await reconcile_since(self.pool, self.board, since)
         # The next pass looks back from this pass's start (database clock), so a change is re-applied for about
@@ -138,15 +193,16 @@ class Drift:
     missing: list[UUID] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     different: list[UUID] = field(default_factory=list)
+    caches: list[str] = field(default_factory=list)  # user ids whose `user:{id}:score` holds another score
 
     @property
     def found(self) -> bool:
         """Whether anything disagrees."""
-        return bool(self.missing or self.extra or self.different)
+        return bool(self.missing or self.extra or self.different or self.caches)
 
 
 async def check(pool: Pool, redis: Redis, *, repair: bool = False) -> Drift:
-    """Compare the board with PostgreSQL's active users (scores, tie order, names); optionally repair."""
+    """Compare the board and the score caches with PostgreSQL's active users (scores, tie order, names); repair."""
     board = Board(redis)
     drift = Drift()
     expected: dict[str, tuple[int, int, str]] = {}
@@ -168,14 +224,39 @@ async def check(pool: Pool, redis: Redis, *, repair: bool = False) -> Drift:
         elif actual[uid] != score or reached.get(uid) != str(ms) or names.get(uid) != name:
             drift.different.append(UUID(uid))
     drift.extra = sorted(uid for uid in actual if uid not in expected)
+    cached = await _cached_scores(redis)
+    drift.caches = sorted(u for u, v in cached.items() if u not in expected or v != str(expected[u][0]))
     if repair and drift.found:
-        fix = [*drift.missing, *drift.different, *(UUID(u) for u in drift.extra if _is_uuid(u))]
+        fix = [*drift.missing, *drift.different, *(UUID(u) for u in {*drift.extra, *drift.caches} if _is_uuid(u))]
         async with pool.acquire() as conn:
             rows = await repository.members(conn, fix)
-        await board.sync([member_of(r) for r in rows], mode="exact")
+        await board.sync([member_of(r) for r in rows], mode="exact")  # the caches of active users too
         known = {str(r["id"]) for r in rows}
         await board.remove([u for u in drift.extra if u not in known])
+        strays = [keys.score_cache(u) for u in drift.caches if u not in known]
+        if strays:
+            await redis.delete(*strays)
     return drift
+
+
+async def _cached_scores(redis: Redis) -> dict[str, str]:
+    """Every `user:{id}:score` there is now, by user id."""
+    found: dict[str, str] = {}
+    batch: list[str] = []
+
+    async def flush() -> None:
+        for key, value in zip(batch, await redis.mget(batch), strict=True):
+            if value is not None:  # expired meanwhile
+                found[key.removeprefix("user:").removesuffix(":score")] = str(value)
+        batch.clear()
+
+    async for key in redis.scan_iter(match=keys.score_cache("*"), count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            await flush()
+    if batch:
+        await flush()
+    return found
 
 
 def _is_uuid(value: str) -> bool:

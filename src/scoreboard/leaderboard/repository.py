@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
@@ -16,13 +17,16 @@ def rank_sql(score: str) -> str:
     return f"leaderboard_rank({score})"
 
 
+# When a user reached their score, in whole milliseconds: the board's tie-break (Redis keeps the same number).
+_REACHED_MS = "floor(extract(epoch FROM COALESCE(last_activity_at, created_at)) * 1000)::bigint"
+
 # The board's order, as Redis keeps it: score, then who reached it first (to the millisecond), then id
 # (reverse text order, as ZREVRANGE breaks exact ties). Ranks are added to the rows a query returns.
-_RANKED = """
+_RANKED = f"""
 WITH ranked AS (
   SELECT id, username, current_score,
          row_number() OVER (ORDER BY current_score DESC,
-                                     floor(extract(epoch FROM COALESCE(last_activity_at, created_at)) * 1000),
+                                     {_REACHED_MS},
                                      id::text DESC) AS position,
          count(*) OVER () AS total
   FROM users WHERE is_active
@@ -33,8 +37,21 @@ _COLUMNS = f"id, username, current_score, {rank_sql('current_score')} AS rank, p
 
 async def page(conn: Connection, offset: int, limit: int) -> list[asyncpg.Record]:
     """Rows in board order."""
+    # Not through `_RANKED`: ordered by score first, the seed's idx_users_current_score hands PostgreSQL the rows in
+    # order (ties sorted as they come), so a top page reads a few rows, not the whole table (the fallback while a
+    # rebuild runs), and the rank is counted for the rows returned only.
     return await conn.fetch(
-        f"{_RANKED} SELECT {_COLUMNS} FROM ranked WHERE position > $1 ORDER BY position LIMIT $2", offset, limit
+        f"""
+        SELECT id, username, current_score, {rank_sql("current_score")} AS rank,
+               (SELECT count(*) FROM users WHERE is_active) AS total
+        FROM (
+          SELECT id, username, current_score, {_REACHED_MS} AS reached_ms FROM users WHERE is_active
+          ORDER BY current_score DESC, reached_ms, id::text DESC OFFSET $1 LIMIT $2
+        ) page
+        ORDER BY current_score DESC, reached_ms, id::text DESC
+        """,
+        offset,
+        limit,
     )
 
 
@@ -135,3 +152,43 @@ async def database_now(conn: Connection) -> datetime:
     """PostgreSQL's clock (watermarks compare with its timestamps, not ours)."""
     now: datetime = await conn.fetchval("SELECT CURRENT_TIMESTAMP")
     return now
+
+
+async def generation(conn: Connection) -> UUID:
+    """The board generation (migration 0006): changed by a reset, a new database, `scoreboard restore`."""
+    value: UUID = await conn.fetchval("SELECT generation FROM board_generation")
+    return value
+
+
+async def new_generation(conn: Connection) -> UUID:
+    """Start a new board generation: every Redis board built before it is out of date."""
+    value: UUID = await conn.fetchval(
+        "UPDATE board_generation SET generation = gen_random_uuid(), changed_at = now() RETURNING generation"
+    )
+    return value
+
+
+async def history_row(conn: Connection, history_id: int) -> asyncpg.Record | None:
+    """One award's identity: who and when."""
+    return await conn.fetchrow("SELECT id, user_id, created_at FROM score_history WHERE id = $1", history_id)
+
+
+async def newest_award_before(conn: Connection, before: datetime) -> asyncpg.Record | None:
+    """The newest award committed before `before` (by id: the sequence's order)."""
+    return await conn.fetchrow(
+        "SELECT id, user_id, created_at FROM score_history WHERE created_at < $1 ORDER BY id DESC LIMIT 1", before
+    )
+
+
+async def board_rows(conn: Connection, batch: int) -> AsyncIterator[list[asyncpg.Record]]:
+    """Every active user as the board loads them (id, score, reach time in ms, username), in batches, from one
+    snapshot of the table (a cursor)."""
+    # The reach time as the board's order has it (whole milliseconds), computed here: a million rows are a lot of
+    # Python datetime arithmetic.
+    query = f"""
+        SELECT id::text, current_score, {_REACHED_MS}, username FROM users WHERE is_active
+    """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        cursor = await conn.cursor(query)
+        while rows := await cursor.fetch(batch):
+            yield rows

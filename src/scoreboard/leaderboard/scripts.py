@@ -9,6 +9,7 @@ from __future__ import annotations
 
 _PRELUDE = """
 local BOARD, RANKED, NAMES, REACHED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- RANKED's members (keys.ranked builds the same in Python for bulk loads).
 local function member(ms, uid) return string.format('%013d', 9999999999999 - ms) .. ':' .. uid end
 local function uid_of(m) return string.sub(m, 15) end
 -- Raise-only: scores never fall, so stale or repeated writes cannot undo newer ones. A score cache that exists
@@ -72,6 +73,12 @@ local function entries(raw)
 end
 """
 
+# Reads answer only from a built board: while a rebuild is under way (BUILT gone, the last of KEYS) the caller reads
+# PostgreSQL instead of an empty or out-of-date board.
+_BUILT = """
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return redis.error_reply('NOTBUILT the board is being rebuilt') end
+"""
+
 # KEYS[5..]: each member's score cache, in order (none: leave the caches alone, as rebuilds into staging keys do).
 # ARGV: mode ('raise' | 'exact'), then groups of (uid, score, reached_ms, username, active 1/0).
 SYNC = (
@@ -89,16 +96,17 @@ return (#ARGV - 1) / 5
 """
 )
 
-# ARGV: score. The rank a score has on the board now.
+# KEYS[5]: BUILT. ARGV: score. The rank a score has on the board now.
 RANK = (
     _PRELUDE
+    + _BUILT
     + """
 return rank_of(tonumber(ARGV[1]))
 """
 )
 
-# KEYS[5..7]: SEQUENCE, UPDATES, the user's score cache.
-# ARGV: uid, score, change, action, timestamp, reached_ms, username, top_n, cache_ttl.
+# KEYS[5..9]: SEQUENCE, UPDATES, the user's score cache, MIRROR, BUILT.
+# ARGV: uid, score, change, action, timestamp, reached_ms, username, top_n, cache_ttl, history id, its time in µs.
 APPLY_AWARD = (
     _PRELUDE
     + """
@@ -109,6 +117,12 @@ raise(uid, score, tonumber(ARGV[6]), ARGV[7])
 local cached = tonumber(redis.call('GET', KEYS[7]) or '-1')
 if score >= cached then redis.call('SET', KEYS[7], score, 'EX', tonumber(ARGV[9])) end
 local current = tonumber(redis.call('ZSCORE', BOARD, uid))
+-- The newest award the board has applied: what the reconciler holds against PostgreSQL's history.
+if tonumber(ARGV[10]) > tonumber(redis.call('HGET', KEYS[8], 'history_id') or '0') then
+  redis.call('HSET', KEYS[8], 'history_id', ARGV[10], 'history_at', ARGV[11], 'history_user', uid)
+end
+-- While a rebuild is under way the board is not PostgreSQL's: no rank, no message (clients get a snapshot after it).
+if redis.call('EXISTS', KEYS[9]) == 0 then return {0, 0} end
 local top = {}
 for i, e in ipairs(entries(redis.call('ZREVRANGE', RANKED, 0, top_n - 1, 'WITHSCORES'))) do
   top[i] = {rank = e[3], userId = e[1], score = e[2], username = e[4] or cjson.null}
@@ -134,9 +148,10 @@ end
 return flat
 """
 
-# ARGV: offset, limit.
+# KEYS[5]: BUILT. ARGV: offset, limit.
 PAGE = (
     _PRELUDE
+    + _BUILT
     + """
 local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local rows = entries(redis.call('ZREVRANGE', RANKED, offset, offset + limit - 1, 'WITHSCORES'))
@@ -144,9 +159,10 @@ local rows = entries(redis.call('ZREVRANGE', RANKED, offset, offset + limit - 1,
     + _RETURN
 )
 
-# ARGV: uid, radius. No rows when the user is not on the board.
+# KEYS[5]: BUILT. ARGV: uid, radius. No rows when the user is not on the board.
 AROUND = (
     _PRELUDE
+    + _BUILT
     + """
 local uid, radius = ARGV[1], tonumber(ARGV[2])
 local rows = {}
@@ -162,9 +178,10 @@ end
     + _RETURN
 )
 
-# ARGV: uids. Rows only for users on the board, in board order.
+# KEYS[5]: BUILT. ARGV: uids. Rows only for users on the board, in board order.
 RANKS = (
     _PRELUDE
+    + _BUILT
     + """
 local rows = {}
 local raw = {}
@@ -187,9 +204,10 @@ rows = entries(flat)
     + _RETURN
 )
 
-# ARGV: min, max, offset, limit (seed query 4 / ZRANGEBYSCORE, highest first).
+# KEYS[5]: BUILT. ARGV: min, max, offset, limit (seed query 4 / ZRANGEBYSCORE, highest first).
 RANGE = (
     _PRELUDE
+    + _BUILT
     + """
 local raw = redis.call('ZREVRANGEBYSCORE', RANKED, ARGV[2], ARGV[1], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
 local rows = entries(raw)
@@ -208,7 +226,8 @@ local head = {redis.call('GET', KEYS[5]) or '0', redis.call('EXISTS', KEYS[6])}
     + _RETURN.replace("return flat", "return {head[1], head[2], unpack(flat)}")
 )
 
-# KEYS[5]: SEQUENCE. ARGV: uids. {last event id, total, entries...}: RANKS plus the id of the last event they reflect.
+# KEYS[5..6]: SEQUENCE, BUILT. ARGV: uids. {last event id, total, entries...}: RANKS plus the id of the last event
+# they reflect.
 RANKS_AT = RANKS.replace(
     _RETURN, _RETURN.replace("return flat", "return {redis.call('GET', KEYS[5]) or '0', unpack(flat)}")
 )

@@ -235,14 +235,16 @@ class Hub:
         while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(keys.UPDATES)
+                await pubsub.subscribe(keys.UPDATES, keys.REBUILT)
                 # Whatever was published while we were not subscribed is lost to us: start clients afresh.
                 self._resync("subscribed")
                 self.subscribed.set()
                 delay = 0.2
                 while not self._stopping:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None:
+                    if message is not None and message["channel"] == keys.REBUILT:
+                        self._resync("the board was rebuilt")
+                    elif message is not None:
                         try:
                             await self.publish_local(message["data"])
                         except Exception:  # one bad event must not end live updates for the process

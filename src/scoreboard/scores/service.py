@@ -27,6 +27,7 @@ from scoreboard.kit.problems import (
     Unprocessable,
 )
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
+from scoreboard.leaderboard import keys
 from scoreboard.leaderboard import repository as board_repository
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.scores import repository
@@ -171,7 +172,6 @@ async def _award(
 
 async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAwarded:
     """After commit: update the board and publish; if Redis fails the award stands (the reconciler heals)."""
-    rank: int | None
     try:
         applied = await deps.board.apply_award(
             user_id=user_id,
@@ -180,12 +180,15 @@ async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAward
             score_change=row["points_awarded"],
             action_id=row["action_id"],
             at=row["created_at"],
+            history_id=row["id"],
         )
-        rank = applied.rank
+        if applied.rank:
+            return _awarded(user_id, row, applied.rank)
     except RedisError:
         log.error("award %s committed but not published: Redis unavailable", row["id"])
-        async with deps.pool.acquire() as conn:
-            rank = await board_repository.rank_of(conn, row["balance_after"])
+    # Redis is away or its board is being rebuilt: the rank comes from PostgreSQL.
+    async with deps.pool.acquire() as conn:
+        rank = await board_repository.rank_of(conn, row["balance_after"])
     return _awarded(user_id, row, rank)
 
 
@@ -202,15 +205,11 @@ def _awarded(user_id: UUID, row: asyncpg.Record, rank: int | None) -> ScoreAward
     )
 
 
-def _replay_key(user_id: UUID, idempotency_key: str) -> str:
-    return f"idempotency:{user_id}:{idempotency_key}"
-
-
 async def _remember(deps: Deps, user_id: UUID, idempotency_key: str, awarded: ScoreAwarded) -> None:
     # Overwrites: after a database restore a key can award anew, and its replays must answer this award.
     try:
         body = awarded.model_dump_json(by_alias=True)
-        await deps.redis.set(_replay_key(user_id, idempotency_key), body, ex=deps.settings.idempotency_ttl_seconds)
+        await deps.redis.set(keys.replay(user_id, idempotency_key), body, ex=deps.settings.idempotency_ttl_seconds)
     except RedisError:
         log.warning("could not cache the response of an idempotent award")
 
@@ -221,10 +220,11 @@ async def _replay(
     """The original response: from the replay cache when it is this award's, else rebuilt from the history row."""
     assert idempotency_key is not None
     try:
-        cached = await deps.redis.get(_replay_key(user_id, idempotency_key))
+        cached = await deps.redis.get(keys.replay(user_id, idempotency_key))
         if cached:
             awarded = ScoreAwarded.model_validate(orjson.loads(cached))
-            if awarded.history_id == row["id"]:
+            # The cache may outlive the row (a restored database reuses ids): it must describe this very award.
+            if awarded == _awarded(user_id, row, awarded.rank):
                 return awarded
         rank = await deps.board.rank_of(row["balance_after"])
     except RedisError:
