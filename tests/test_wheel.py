@@ -82,6 +82,7 @@ def test_the_wheel_carries_the_page_and_migrations_and_serves_from_a_fresh_venv(
         names = set(archive.namelist())
     assert packaged("web/static") <= names
     assert packaged("migrations") <= names
+    assert "scoreboard/web/live.md" in names  # /docs/live, from docs/live.md
     assert "scoreboard/migrations/versions/0001_seed_schema.py" in names
 
     requirements = work / "requirements.txt"
@@ -113,6 +114,9 @@ def test_the_wheel_carries_the_page_and_migrations_and_serves_from_a_fresh_venv(
         assert page.headers["content-type"].startswith("text/html")
         assert page.text == (PACKAGE / "web" / "static" / "index.html").read_text()
         assert httpx.get(f"{base}/static/app.js", timeout=10).status_code == 200
+        live = httpx.get(f"{base}/docs/live", timeout=10)
+        assert live.status_code == 200
+        assert "<h1>Live board: SSE and WebSocket streams</h1>" in live.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,35 +10,21 @@ import httpx
 import pytest
 
 from tests.fixtures.accounts import PASSWORD, Account, player
+from tests.fixtures.browser import chromium, needs_chromium
 from tests.fixtures.served import Service
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium; .ci/run does)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture
 async def page(tmp_path: Path) -> AsyncIterator[Any]:
     """A fresh Chromium page; a screenshot of it lands in the test's output folder (tmp_path) at the end."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1100, "height": 900})
         try:
             yield page
         finally:
             await page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
-            await browser.close()
 
 
 async def award(http: httpx.AsyncClient, account: Account, times: int = 1) -> dict[str, Any]:
