@@ -27,72 +27,164 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every setting of the service; see the README's configuration table."""
+    """Every setting of the service; each description is a row of the README's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="SCOREBOARD_", extra="ignore", frozen=True)
 
-    environment: Environment = Environment.development
-    database_url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
-    redis_url: str | None = Field(default=None, description="Redis URL; unset = embedded Valkey")
-    data_dir: Path = Path(".scoreboard")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
-    jwt_secret: SecretStr | None = None
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
-    access_log: bool = Field(default=True, description="One log line per request (costs CPU on hot paths)")
-    db_pool_min_size: int = Field(default=1, ge=0)
-    db_pool_max_size: int = Field(default=8, ge=1)
-    redis_max_connections: int = Field(default=64, ge=1)
-    embedded_postgres_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
-    embedded_redis_port: int = Field(default=0, ge=0, le=65535, description="0 = any free port")
-    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    environment: Environment = Field(
+        default=Environment.development,
+        description="`development`, `test` or `production`. Only `development` may run without an explicit JWT secret.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL ≥ 15, e.g. `postgresql://user:pass@db:5432/scoreboard`. Unset: embedded PostgreSQL.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis ≥ 7 / Valkey, e.g. `redis://:pass@cache:6379/0`. Unset: embedded Valkey."
+    )
+    data_dir: Path = Field(
+        default=Path(".scoreboard"),
+        description="Data of the embedded servers, their generated passwords, the development JWT secret.",
+    )
+    host: str = Field(default="127.0.0.1", description="Bind address of `scoreboard serve`.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of `scoreboard serve`.")
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes of `scoreboard serve` (1-64).")
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="Token signing secret. Outside development: required, at least 32 characters, not a well-known "
+        "default; the service refuses to start otherwise. Unset in development: generated once into "
+        "`<data dir>/jwt_secret`.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`text`, or `json` for one JSON object per line."
+    )
+    access_log: bool = Field(default=True, description="One log line per request; `false` saves CPU on busy hot paths.")
+    db_pool_min_size: int = Field(
+        default=1,
+        ge=0,
+        description="Not used: connections open on demand, so the service starts while PostgreSQL is down.",
+    )
+    db_pool_max_size: int = Field(
+        default=8, ge=1, description="PostgreSQL connections per worker (few is faster; see DESIGN.md)."
+    )
+    redis_max_connections: int = Field(
+        default=64,
+        ge=1,
+        description="Redis pool connections per worker; a burst waits for a free one. Hot-path scripts use one "
+        "pipelined connection besides (docs/operations.md).",
+    )
+    embedded_postgres_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the embedded PostgreSQL (`0`: any free port; the log says which).",
+    )
+    embedded_redis_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the embedded Valkey (`0`: any free port)."
+    )
+    readiness_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="How long `/readyz` waits for each dependency."
+    )
 
     # Authentication
-    jwt_issuer: str = "scoreboard"
-    jwt_audience: str = "scoreboard-api"
-    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
-    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
-    bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="Lower only in tests")
-    login_max_failures_per_account: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=20, ge=1)
-    login_window_seconds: int = Field(default=900, ge=1)
-    register_max_per_ip: int = Field(default=10, ge=1)
-    register_window_seconds: int = Field(default=3600, ge=1)
+    jwt_issuer: str = Field(default="scoreboard", description="`iss` of access tokens.")
+    jwt_audience: str = Field(default="scoreboard-api", description="`aud` of access tokens.")
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=30, le=86_400, description="Access token lifetime (30 s to a day)."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 86_400,
+        ge=300,
+        description="Session (refresh token family) lifetime; the default is 30 days.",
+    )
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost (4-16); lower it only in tests.")
+    login_max_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed logins per account per window before `429`."
+    )
+    login_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Failed logins per client IP per window before `429`."
+    )
+    login_window_seconds: int = Field(default=900, ge=1, description="The login throttles' sliding window.")
+    register_max_per_ip: int = Field(default=10, ge=1, description="Registrations per client IP per window.")
+    register_window_seconds: int = Field(default=3600, ge=1, description="The registration throttle's sliding window.")
 
     # Score updates
-    score_rate_limit: int = Field(default=10, ge=1, description="Awards per user per window (seed: 10/min)")
-    score_rate_window_seconds: int = Field(default=60, ge=1)
-    score_rate_limit_per_api_key: int = Field(default=6000, ge=1, description="Awards per API key per window")
-    api_key_cache_seconds: float = Field(
-        default=5.0, ge=0, description="How long a process trusts a validated API key (0: ask PostgreSQL each time)"
+    score_rate_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Score updates per player per window, never more in any window span (the seed's 10 a minute).",
     )
-    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, description="How long replay bodies are cached")
-    max_body_bytes: int = Field(default=16_384, ge=1024, description="Larger request bodies get 413")
+    score_rate_window_seconds: int = Field(default=60, ge=1, description="The score rate limit's sliding window.")
+    score_rate_limit_per_api_key: int = Field(default=6000, ge=1, description="Score updates per API key per window.")
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process trusts a validated API key; a revocation reaches other workers within this "
+        "time (`0`: immediately, one more PostgreSQL call per request).",
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        description="How long the exact response of an idempotent award is cached for replays.",
+    )
+    max_body_bytes: int = Field(default=16_384, ge=1024, description="Larger request bodies get `413`.")
 
     # Leaderboard
-    reconcile_interval_seconds: float = Field(default=2.0, gt=0, description="How often Redis is re-synced")
+    reconcile_interval_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the reconciling process (one per deployment, by lease) re-applies recently changed "
+        "users to Redis (and rebuilds a lost board).",
+    )
 
     # Live updates
-    stream_max_connections: int = Field(default=10_000, ge=1, description="Live streams per process; more get 503")
-    stream_max_per_ip: int = Field(default=200, ge=0, description="Live streams per client address per process; 0: any")
-    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, description="Heartbeats, session refresh, rank check")
-    stream_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay suggested to SSE clients")
-    stream_replay_events: int = Field(default=1024, ge=0, description="Events held for Last-Event-ID resumes")
-    stream_client_queue: int = Field(default=64, ge=1, description="Events queued for a slow client, then conflated")
-    stream_stall_timeout_seconds: float = Field(default=30.0, gt=0, description="A client stuck this long is dropped")
-    stream_max_lifetime_seconds: float = Field(default=3600.0, gt=0, description="Streams end with a reconnect hint")
+    stream_max_connections: int = Field(
+        default=10_000, ge=1, description="Live streams per process; more get `503` + `Retry-After`."
+    )
+    stream_max_per_ip: int = Field(
+        default=200,
+        ge=0,
+        description="Live streams per client address per process; more get `429` (`0`: no cap).",
+    )
+    stream_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Stream heartbeats (each also refreshes the stream's `session:{id}` and re-checks ranks).",
+    )
+    stream_retry_ms: int = Field(
+        default=3000, ge=0, description="`retry:` suggested to SSE clients: their reconnect delay."
+    )
+    stream_replay_events: int = Field(
+        default=1024, ge=0, description="Events each process keeps for `Last-Event-ID` resumes."
+    )
+    stream_client_queue: int = Field(
+        default=64, ge=1, description="Events queued for a slow client before it is conflated to a snapshot."
+    )
+    stream_stall_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A client whose writes stay blocked this long is dropped."
+    )
+    stream_max_lifetime_seconds: float = Field(
+        default=3600.0, gt=0, description="Streams end with a `reconnect` hint after this long."
+    )
     live_accelerator: bool = Field(
         default=False,
-        description="Write SSE events straight to uvicorn's sockets (only with the uvicorn/uvloop versions it was "
-        "tested with; otherwise the portable path, with one warning)",
+        description="Write SSE events straight to uvicorn's sockets (tested uvicorn/uvloop versions only; "
+        "otherwise the portable path, with one warning).",
     )
     stream_write_threads: int = Field(
-        default=1, ge=0, le=16, description="With the accelerator: threads writing events beside the event loop"
+        default=1,
+        ge=0,
+        le=16,
+        description="With the accelerator: threads writing each event to the streams beside the event loop, over "
+        "256 streams (`0`: the loop alone).",
     )
-    stream_drain_seconds: float = Field(default=5.0, gt=0, description="Shutdown waits this long for streams to end")
-    stream_ticket_ttl_seconds: int = Field(default=60, ge=5, le=3600, description="Lifetime of an SSE stream ticket")
+    stream_drain_seconds: float = Field(default=5.0, gt=0, description="How long shutdown waits for streams to close.")
+    stream_ticket_ttl_seconds: int = Field(
+        default=60, ge=5, le=3600, description="Lifetime of a one-use stream ticket."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
