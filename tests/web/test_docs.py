@@ -73,6 +73,8 @@ async def test_the_live_page_is_docs_live_md(client: httpx.AsyncClient) -> None:
         assert heading.replace("`", "") in re.sub(r"</?code>", "", page.text)
     assert 'href="performance.md' not in page.text
     assert "Figures: performance.md." in page.text
+    assert "<td><code>SCOREBOARD_STREAM_MAX_CONNECTIONS</code></td>" in page.text
+    assert "config-reference" not in page.text  # the generated table's markers are not shown
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scoreboard import __version__
-from scoreboard.cli import actions, analytics, backup, check, db, demo, leaderboard, restore, users
+from scoreboard.cli import actions, analytics, backup, check, config, db, demo, leaderboard, restore, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -27,6 +27,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(actions.app, name="actions")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(analytics.app, name="analytics")
+app.add_typer(config.app, name="config")
 app.command("check")(check.run)
 app.command("demo")(demo.demo)
 app.command("backup")(backup.backup)

@@ -130,7 +130,9 @@ def _live_html() -> str | None:
     if source is None:
         return None
     markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
-    tokens = _unlink_siblings(markdown.parse(source.read_text(encoding="utf-8")))
+    # Raw HTML stays off; the document's only HTML is comments (markers of generated tables), which go.
+    text = re.sub(r"<!--.*?-->\n?", "", source.read_text(encoding="utf-8"), flags=re.DOTALL)
+    tokens = _unlink_siblings(markdown.parse(text))
     body = markdown.renderer.render(tokens, markdown.options, {})
     return f"""<!doctype html>
 <html lang="en">
