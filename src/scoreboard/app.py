@@ -42,6 +42,7 @@ from scoreboard.scores import router as scores
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.state import State
 from scoreboard.users.router import router as users_router
+from scoreboard.web import docs
 from scoreboard.web import router as web
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Scoreboard",
         version=__version__,
         summary="A secure, live, auditable real-time leaderboard API.",
+        description=docs.API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     install_problem_openapi(app)
@@ -162,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         history.admin,
         analytics_router,
         integrity_router,
+        docs.router,
         web.router,
     ):
         app.include_router(router)
