@@ -156,11 +156,12 @@ async def test_every_api_route_is_classified(app: Running) -> None:
     """Keep the access table equal to the app's /api routes."""
     # Since FastAPI 0.137 app.routes holds lazy _IncludedRouter wrappers, so a plain scan finds no APIRoute;
     # iter_route_contexts is the public way to see every endpoint with its full, prefixed path.
+    # path_format: the path as documented, without a convertor (`/api/users/{user_id:id}` is `/api/users/{user_id}`).
     contexts = [c for c in iter_route_contexts(app.app.routes) if (c.path or "").startswith("/api")]
-    routes = {(m, c.path) for c in contexts if isinstance(c.original_route, APIRoute) for m in c.methods or ()}
+    routes = {(m, c.path_format) for c in contexts if isinstance(c.original_route, APIRoute) for m in c.methods or ()}
     assert routes == set(ACCESS)
     # Mounts or plain Starlette routes under /api would escape the table above; WebSockets have their own.
-    sockets = [c.path for c in contexts if isinstance(c.original_route, APIWebSocketRoute)]
+    sockets = [c.path_format for c in contexts if isinstance(c.original_route, APIWebSocketRoute)]
     assert sockets == list(WEBSOCKETS)
     assert [c.path for c in contexts if not isinstance(c.original_route, APIRoute | APIWebSocketRoute)] == []
     assert all(access == ADMIN for (_, path), access in ACCESS.items() if path.startswith("/api/admin"))

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.fixtures.accounts import admin, player, register
+from tests.fixtures.problems import assert_problem
 
 
 async def test_me_shows_the_private_view(client: httpx.AsyncClient) -> None:
@@ -79,6 +80,26 @@ async def test_public_profile_has_competition_rank(client: httpx.AsyncClient, db
     assert (await client.get(f"/api/users/{accounts[4].id}")).status_code == 404
     assert (await client.get("/api/users/00000000-0000-0000-0000-000000000000")).status_code == 404
     assert (await client.get("/api/users/not-a-uuid")).status_code == 422
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_the_score_batch_is_not_a_profile(client: httpx.AsyncClient, method: str) -> None:
+    """`/api/users/scores` answers only POST: any other method is a 405 naming it, not a profile with a bad id."""
+    response = await client.request(method, "/api/users/scores")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "POST"
+
+
+async def test_every_route_under_a_user_id_takes_any_spelling_of_a_uuid(client: httpx.AsyncClient) -> None:
+    """Upper case, no hyphens: a UUID is a UUID; `me` and other bare words are routes, never an id."""
+    account = await player(client)
+    for spelling in (str(account.id), str(account.id).upper(), account.id.hex):
+        for tail in ("", "/rank", "/score"):
+            response = await client.get(f"/api/users/{spelling}{tail}")
+            assert response.status_code == 200, (spelling, tail, response.text)
+        assert (await client.get(f"/api/users/{spelling}/history", headers=account.headers)).status_code == 200
+    for tail in ("/rank", "/score"):
+        assert_problem(await client.get(f"/api/users/me{tail}"), 404)
 
 
 async def test_delete_me_soft_deletes_and_leaves_the_board(

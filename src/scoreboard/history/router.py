@@ -38,7 +38,7 @@ async def my_stats(user: CurrentUser, conn: Db) -> UserStats:
     return await service.stats(conn, user.user_id)
 
 
-@router.get("/{user_id}/history", summary="A player's score history (admins; players: their own)")
+@router.get("/{user_id:id}/history", summary="A player's score history (admins; players: their own)")
 async def user_history(
     user_id: UUID, user: CurrentUser, conn: Db, limit: Limit = 50, cursor: CursorParam = None
 ) -> HistoryPage:

@@ -1,4 +1,4 @@
-"""Every route's request class: a body that is not JSON, whatever way it fails, is the same 422."""
+"""Every route's request class (a body that is not JSON, whatever way it fails, is the same 422); path segments."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.convertors import StringConvertor, register_url_convertor
+
+# The convertor of an id beside named sibling routes: `/api/users/{user_id:id}` never takes `me` or `scores`.
+ID = "id"
 
 
 class JsonRequest(Request):
@@ -38,3 +42,17 @@ class Route(APIRoute):
             return await handler(JsonRequest(request.scope, request.receive))
 
         return json_request_handler
+
+
+class IdConvertor(StringConvertor):
+    """A path segment that is not a bare lowercase word: those name sibling routes (`me`, `scores`), never an id.
+
+    Without it `GET /api/users/scores` would be `GET /api/users/{user_id}` with a malformed id (a 422) rather
+    than the 405 of `POST /api/users/scores`. Anything else still reaches the route, whose validation says 422.
+    """
+
+    # A lookahead rather than "[^/]*[^a-z/][^/]*", whose backtracking is quadratic in a long segment.
+    regex = "(?![a-z]+(?:/|$))[^/]+"
+
+
+register_url_convertor(ID, IdConvertor())

@@ -42,7 +42,7 @@ async def my_rank(board: BoardDep, pool: PoolDep, response: Response, user: Curr
     return await _rank(board, pool, response, user.user_id)
 
 
-@router.get("/api/users/{user_id}/rank", summary="A player's rank")
+@router.get("/api/users/{user_id:id}/rank", summary="A player's rank")
 async def user_rank(user_id: UUID, board: BoardDep, pool: PoolDep, response: Response) -> UserRank:
     """A player's rank, score, number of players and percentile (share of players ranked below)."""
     return await _rank(board, pool, response, user_id)
@@ -98,7 +98,7 @@ async def score_range(
     return service.as_page(page)
 
 
-@router.get("/api/users/{user_id}/score", summary="A player's score")
+@router.get("/api/users/{user_id:id}/score", summary="A player's score")
 async def user_score(user_id: UUID, redis: RedisDep, pool: PoolDep, response: Response) -> UserScore:
     """From the seed's `user:{id}:score` cache, refilled from PostgreSQL on a miss."""
     score, response.headers[SOURCE] = await service.cached_score(redis, pool, user_id)

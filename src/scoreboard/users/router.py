@@ -64,7 +64,7 @@ async def change_password(
     after_commit.add(lambda: auth_service.deny_sessions(redis, settings, sessions))
 
 
-@router.get("/{user_id}", summary="A player's public profile")
+@router.get("/{user_id:id}", summary="A player's public profile")
 async def get_profile(user_id: UUID, conn: Db) -> PublicProfile:
     """Return username, score, rank and join date; never e-mail or hashes."""
     return await service.profile(conn, user_id)
