@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
+from redis.asyncio import Redis
 
 from scoreboard.config import Settings
 from scoreboard.kit.problems import PROBLEM_MEDIA_TYPE
@@ -281,3 +282,58 @@ async def test_token_of_deactivated_user_is_rejected(
     response = await client.post(f"/api/admin/users/{account.id}/deactivate", headers=boss.headers)
     assert response.status_code == 200, response.text
     await assert_dead(client, settings, account, claims)
+
+
+def resigned(settings: Settings, claims: dict[str, Any], **changes: Any) -> str:
+    """Sign changed claims with the real secret: a token only the server (or a holder of its secret) can make."""
+    return jwt.encode(changed(claims, **changes), settings.signing_secret, algorithm="HS256")
+
+
+async def test_a_signed_token_naming_no_known_session_is_rejected(
+    client: httpx.AsyncClient, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Correctly signed, but the user, the session or the pair is unknown to PostgreSQL: a 401, even as an admin."""
+    account, claims = await logged_in_claims(client)  # this session is known and vouched for
+    other = await player(client)
+    boss = await admin(client, db)
+    boss_claims = jwt.decode(boss.access_token, options={"verify_signature": False})
+    stranger, nowhere = str(uuid.uuid4()), str(uuid.uuid4())
+    cases = {
+        "unknown user and session": resigned(settings, claims, sub=stranger, sid=nowhere),
+        "unknown admin": resigned(settings, claims, sub=stranger, sid=nowhere, role="admin"),
+        "known user, unknown session": resigned(settings, claims, sid=nowhere),
+        "unknown user, known session": resigned(settings, claims, sub=stranger),
+        "another user's session": resigned(settings, claims, sub=str(other.id)),
+        "a player's session as admin": resigned(settings, claims, role="admin"),
+        "an admin's session for a player": resigned(settings, boss_claims, sub=str(account.id)),
+        "an admin's session as a player": resigned(settings, boss_claims, role="player"),
+    }
+    failures = [
+        offence for name, token in cases.items() for offence in await offences(client, name, bearer(token), PATHS)
+    ]
+    for name, token in cases.items():
+        award = await client.post("/api/scores", json={"actionId": "complete-quest"}, headers=bearer(token))
+        if award.status_code != 401:
+            failures.append(f"{name} on POST /api/scores: {award.status_code}")
+    assert not failures, "\n".join(failures)
+    assert await db.fetchval("SELECT count(*) FROM score_history") == 0
+    # The genuine tokens of the sessions borrowed above are untouched.
+    for genuine in (account, boss):
+        assert (await client.get(ME, headers=genuine.headers)).status_code == 200
+
+
+async def test_a_session_the_database_lost_is_rejected(
+    client: httpx.AsyncClient, settings: Settings, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """A token of a session PostgreSQL no longer has (restored from an older backup) is a 401 once Redis forgets it."""
+    unused, used = await player(client), await player(client)
+    assert (await client.get(ME, headers=used.headers)).status_code == 200  # vouched for, in Redis
+    await db.execute("DELETE FROM auth_sessions WHERE user_id = ANY($1::uuid[])", [unused.id, used.id])
+    assert not await offences(client, "never used", unused.headers, PATHS)
+    # What Redis vouched for holds until it expires, within one access-token lifetime, or Redis loses it.
+    vouched = f"auth:session:{jwt.decode(used.access_token, options={'verify_signature': False})['sid']}"
+    ttl = await redis.ttl(vouched)
+    assert 0 < ttl <= settings.access_token_ttl_seconds
+    assert (await client.get(ME, headers=used.headers)).status_code == 200
+    await redis.delete(vouched)
+    assert not await offences(client, "vouched for, then forgotten", used.headers, PATHS)

@@ -269,6 +269,7 @@ async def test_revocation_written_while_redis_was_down_is_republished(
     from scoreboard.auth.revocations import republish_once
 
     account = await player(client)
+    assert (await client.get("/api/users/me", headers=account.headers)).status_code == 200  # PostgreSQL vouched
     # As if the post-commit Redis write had failed: revoked in PostgreSQL only.
     await db.execute("UPDATE auth_sessions SET revoked_at = now() WHERE user_id = $1", account.id)
     assert (await client.get("/api/users/me", headers=account.headers)).status_code == 200

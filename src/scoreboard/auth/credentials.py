@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from uuid import UUID
+
 from fastapi.security import APIKeyHeader, HTTPBearer
 from redis.exceptions import RedisError
 
@@ -16,18 +19,46 @@ bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Trusted game server key")
 
 
+def vouched_key(session_id: UUID) -> str:
+    """Return the Redis key saying PostgreSQL lately vouched for a session: it exists, for this user and role."""
+    return f"auth:session:{session_id}"
+
+
 async def from_access_token(state: State, token: str) -> Principal:
-    """Resolve a player from an access token, refusing revoked sessions (PostgreSQL decides if Redis is away)."""
+    """Resolve a player from an access token naming a session PostgreSQL knows and nobody revoked."""
     claims = tokens.decode_access_token(state["settings"], token)
+    vouched = f"{claims.user_id} {claims.role}"
     try:
-        revoked = bool(await state["redis"].exists(service.revoked_key(claims.session_id)))
+        # One round trip, as the revocation check alone took: a session is checked in PostgreSQL once per
+        # access-token lifetime (or after Redis lost its keys), not on every request.
+        revoked, known = await state["redis"].mget(
+            [service.revoked_key(claims.session_id), vouched_key(claims.session_id)]
+        )
     except RedisError:
         # Without the shared deny-list, ask the source of truth rather than accept a possibly revoked token.
-        async with state["pool"].acquire() as conn:
-            revoked = not await repository.session_is_live(conn, claims.session_id)
-    if revoked:
-        raise Unauthorized("The access token has been revoked.")
+        if not await _session_is_live(state, claims):
+            raise Unauthorized("The access token has been revoked.") from None
+    else:
+        if revoked is not None:
+            raise Unauthorized("The access token has been revoked.")
+        if known != vouched:
+            await _vouch(state, claims, vouched)
     return Principal("user", user_id=claims.user_id, role=claims.role, session_id=claims.session_id)
+
+
+async def _vouch(state: State, claims: tokens.AccessClaims, vouched: str) -> None:
+    # A correctly signed token may still name a session PostgreSQL does not know: issued before a restore from an
+    # older backup or a database reset, or forged with a leaked secret. Such a token is as invalid as a forged one.
+    if not await _session_is_live(state, claims):
+        raise Unauthorized("The access token is not valid.")
+    ttl = state["settings"].access_token_ttl_seconds
+    with contextlib.suppress(RedisError):  # unrecorded, the next request asks PostgreSQL again
+        await state["redis"].set(vouched_key(claims.session_id), vouched, ex=ttl)
+
+
+async def _session_is_live(state: State, claims: tokens.AccessClaims) -> bool:
+    async with state["pool"].acquire() as conn:
+        return await repository.session_is_live(conn, claims.session_id, claims.user_id, claims.role)
 
 
 async def _from_api_key(state: State, key: str) -> Principal:

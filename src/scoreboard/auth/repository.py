@@ -118,14 +118,17 @@ async def revoke_user_sessions(conn: Connection, user_id: UUID, reason: str) -> 
     return [row["id"] for row in rows]
 
 
-async def session_is_live(conn: Connection, session_id: UUID) -> bool:
-    """Whether a session is unrevoked, unexpired and its user active (the fallback when Redis is down)."""
+async def session_is_live(conn: Connection, session_id: UUID, user_id: UUID, role: str) -> bool:
+    """Whether a session exists for this user with this role, unrevoked and unexpired, and the user is active."""
     live: bool | None = await conn.fetchval(
         """
         SELECT s.revoked_at IS NULL AND s.expires_at > CURRENT_TIMESTAMP AND u.is_active
-        FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1
+        FROM auth_sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = $1 AND s.user_id = $2 AND u.role = $3
         """,
         session_id,
+        user_id,
+        role,
     )
     return bool(live)
 
