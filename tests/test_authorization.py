@@ -394,6 +394,18 @@ async def test_revoking_an_unknown_api_key_is_404(client: httpx.AsyncClient, bos
     assert_problem(await client.delete("/api/admin/api-keys/not-a-uuid", headers=boss.headers), 422)
 
 
+@pytest.mark.parametrize("value", [12345678, True, ["provisioned"], None])
+@pytest.mark.parametrize("field", ["username", "email", "password"])
+async def test_admin_created_accounts_take_only_strings(
+    client: httpx.AsyncClient, db: asyncpg.Connection, boss: Account, field: str, value: Any
+) -> None:
+    """Refuse a provisioning body whose fields are not strings, and create nobody."""
+    body = {**BODIES[("POST", "/api/admin/users")], field: value}
+    before = await users_table(db)
+    assert_problem(await client.post("/api/admin/users", json=body, headers=boss.headers), 422)
+    assert await users_table(db) == before
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -405,6 +417,9 @@ async def test_revoking_an_unknown_api_key_is_404(client: httpx.AsyncClient, bos
         pytest.param({"name": "s" * 101, "scopes": ["scores:write"]}, id="long-name"),
         pytest.param({**KEY_BODY, "key": "sbk_chosen-by-client"}, id="extra-key"),
         pytest.param({**KEY_BODY, "createdBy": str(uuid4())}, id="extra-createdBy"),
+        pytest.param({"name": 7, "scopes": ["scores:write"]}, id="number-name"),
+        pytest.param({"name": "server", "scopes": "scores:write"}, id="scope-not-a-list"),
+        pytest.param({"name": "server", "scopes": [True]}, id="boolean-scope"),
     ],
 )
 async def test_bad_api_key_bodies_are_422(

@@ -77,3 +77,68 @@ async def test_invalid_patches_are_422(
     """Required fields cannot be nulled; ids cannot change."""
     boss = await admin(client, db)
     assert (await client.patch("/api/admin/actions/complete-quest", headers=boss.headers, json=body)).status_code == 422
+
+
+# Typed as JSON types them: a string, a float or a boolean is not an integer; a number or a string is not a boolean.
+LOOSE_INTEGERS = ["10", 10.0, True, "1e1"]
+LOOSE_BOOLEANS = [0, 1, "true", "false", "yes"]
+LOOSE = [
+    *[
+        pytest.param(field, value, id=f"{field}={value!r}")
+        for field in ("points", "cooldownSeconds", "maxPerDay")
+        for value in LOOSE_INTEGERS
+    ],
+    *[
+        pytest.param(field, value, id=f"clientReportable={value!r}")
+        for field in ("clientReportable",)
+        for value in LOOSE_BOOLEANS
+    ],
+]
+
+
+@pytest.mark.parametrize(("field", "value"), LOOSE)
+async def test_admin_bodies_are_typed_strictly(
+    client: httpx.AsyncClient, db: asyncpg.Connection, field: str, value: object
+) -> None:
+    """`"10"` and `true` are not points, `0` is not a flag: a 422 naming the field, and nothing changes."""
+    boss = await admin(client, db)
+    body = {"id": "strict-action", "name": "Strict", "points": 3, field: value}
+    created = await client.post("/api/admin/actions", headers=boss.headers, json=body)
+    assert created.status_code == 422, created.text
+    assert [error["loc"] for error in created.json()["errors"]] == [["body", field]]
+    patched = await client.patch("/api/admin/actions/complete-quest", headers=boss.headers, json={field: value})
+    assert patched.status_code == 422, patched.text
+    assert [error["loc"] for error in patched.json()["errors"]] == [["body", field]]
+    assert await db.fetchval("SELECT count(*) FROM actions WHERE id = 'strict-action'") == 0
+    row = await db.fetchrow(
+        "SELECT points, cooldown_seconds, max_per_day, client_reportable FROM actions WHERE id = 'complete-quest'"
+    )
+    assert tuple(row) == (10, None, None, True)
+
+
+@pytest.mark.parametrize("value", LOOSE_BOOLEANS)
+async def test_is_active_is_a_boolean(client: httpx.AsyncClient, db: asyncpg.Connection, value: object) -> None:
+    """A patch's isActive takes only true or false."""
+    boss = await admin(client, db)
+    response = await client.patch("/api/admin/actions/complete-quest", headers=boss.headers, json={"isActive": value})
+    assert response.status_code == 422, response.text
+    assert await db.fetchval("SELECT is_active FROM actions WHERE id = 'complete-quest'") is True
+
+
+async def test_typed_admin_bodies_are_accepted(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """The strict models still take what JSON types properly."""
+    boss = await admin(client, db)
+    body = {
+        "id": "typed",
+        "name": "Typed",
+        "points": 7,
+        "cooldownSeconds": 60,
+        "maxPerDay": 3,
+        "clientReportable": False,
+    }
+    created = await client.post("/api/admin/actions", headers=boss.headers, json=body)
+    assert created.status_code == 201, created.text
+    patched = await client.patch(
+        "/api/admin/actions/typed", headers=boss.headers, json={"points": 8, "isActive": False}
+    )
+    assert (patched.json()["points"], patched.json()["isActive"]) == (8, False)

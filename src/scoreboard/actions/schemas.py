@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
-from scoreboard.kit.schemas import Schema
+from scoreboard.kit.schemas import Schema, StrictSchema
 from scoreboard.scores.schemas import ActionId
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
@@ -32,7 +32,7 @@ class ActionView(Schema):
     updated_at: datetime
 
 
-class ActionCreate(Schema):
+class ActionCreate(StrictSchema):
     """A new action."""
 
     id: ActionId
@@ -44,7 +44,7 @@ class ActionCreate(Schema):
     client_reportable: bool = True
 
 
-class ActionPatch(Schema):
+class ActionPatch(StrictSchema):
     """Changes to an action; they apply to future awards only. `null` clears a policy."""
 
     name: Name | None = None

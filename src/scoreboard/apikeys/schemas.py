@@ -8,12 +8,12 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from scoreboard.kit.schemas import Schema
+from scoreboard.kit.schemas import Schema, StrictSchema
 
 Scope = Literal["scores:write"]
 
 
-class ApiKeyCreate(Schema):
+class ApiKeyCreate(StrictSchema):
     """A key to create."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
