@@ -13,12 +13,13 @@ from scoreboard.kit.schemas import Schema
 
 # The seed's CHECK constraint, checked here first so the client gets a 422 instead of a database error.
 _SEED_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}")
-_USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+USERNAME_MIN, USERNAME_MAX = 3, 32
+_USERNAME = re.compile(rf"[A-Za-z0-9_.-]{{{USERNAME_MIN},{USERNAME_MAX}}}")
 
 
 def _username(value: str) -> str:
     if not _USERNAME.fullmatch(value):
-        raise ValueError("username must be 3-32 characters of A-Z, a-z, 0-9, '_', '.', '-'")
+        raise ValueError(f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters of A-Z, a-z, 0-9, '_', '.', '-'")
     return value
 
 
@@ -38,9 +39,32 @@ def _password(value: str) -> str:
     return value
 
 
-Username = Annotated[str, AfterValidator(_username)]
-Email = Annotated[str, AfterValidator(_email)]
-Password = Annotated[str, AfterValidator(_password)]
+# The validators above say what is wrong in words; the schema states the same rules where JSON Schema can.
+Username = Annotated[
+    str,
+    AfterValidator(_username),
+    Field(
+        json_schema_extra={
+            "pattern": f"^{_USERNAME.pattern}$",
+            "minLength": USERNAME_MIN,
+            "maxLength": USERNAME_MAX,
+        }
+    ),
+]
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    Field(
+        description="Stored in lower case",
+        json_schema_extra={"pattern": f"^{_SEED_EMAIL.pattern}$", "maxLength": 255},
+    ),
+]
+# JSON Schema counts characters, the rule counts bytes: 72 characters is only the most any password can have.
+Password = Annotated[
+    str,
+    AfterValidator(_password),
+    Field(description=f"8 to {MAX_BYTES} bytes in UTF-8, no NUL character", json_schema_extra={"maxLength": MAX_BYTES}),
+]
 
 
 class RegisterRequest(Schema):

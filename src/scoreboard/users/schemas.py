@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from scoreboard.auth.schemas import Email, Password, Username
 from scoreboard.kit.schemas import Schema
@@ -35,7 +35,9 @@ class UserUpdate(Schema):
 
     username: Username | None = None
     email: Email | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = Field(
+        None, description=f"Any JSON object up to {METADATA_MAX_BYTES} bytes encoded, without NUL characters"
+    )
 
     @field_validator("metadata")
     @classmethod
