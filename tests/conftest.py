@@ -25,6 +25,7 @@ from scoreboard import migrate
 from scoreboard.config import Settings
 from scoreboard.embedded import EmbeddedServers
 from tests.fixtures.apps import Running, running
+from tests.fixtures.documented import Documented, undocumented_report
 from tests.fixtures.servers import TEST_SECRET, Servers
 from tests.fixtures.urls import with_database
 
@@ -144,10 +145,12 @@ async def app(settings: Settings) -> AsyncIterator[Running]:
 
 @pytest.fixture
 async def client(app: Running) -> AsyncIterator[httpx.AsyncClient]:
-    """Yield an HTTP client talking to the app in-process."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    """Yield an HTTP client talking to the app in-process; every answer must be one the OpenAPI document lists."""
+    documented = Documented(app, app.app)
+    transport = httpx.ASGITransport(app=documented, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+    assert not documented.undocumented, undocumented_report(documented.undocumented)
 
 
 @pytest.fixture

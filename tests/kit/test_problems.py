@@ -21,15 +21,16 @@ class Thing(BaseModel):
 
 
 def _add_probe_routes(app: FastAPI) -> None:
-    @app.post("/probe/things")
+    # Out of the document: they are the test's, not the API's (and the client checks documented statuses).
+    @app.post("/probe/things", include_in_schema=False)
     async def make(thing: Thing) -> Thing:
         return thing
 
-    @app.get("/probe/conflict")
+    @app.get("/probe/conflict", include_in_schema=False)
     async def conflict() -> None:
         raise Conflict("already taken", headers={"X-Why": "dup"}, field="name")
 
-    @app.get("/probe/crash")
+    @app.get("/probe/crash", include_in_schema=False)
     async def crash() -> None:
         raise RuntimeError("secret internals: password=hunter2")
 

@@ -12,7 +12,8 @@ from scoreboard.admin.schemas import UserPage
 from scoreboard.auth import service as auth_service
 from scoreboard.auth.schemas import RegisterRequest
 from scoreboard.deps import AdminUser, AfterCommit, BoardDep, Db, PoolDep, RedisDep, SettingsDep
-from scoreboard.kit.problems import Conflict
+from scoreboard.kit.openapi import answers
+from scoreboard.kit.problems import Conflict, NotFound
 from scoreboard.kit.routing import Route
 from scoreboard.leaderboard.service import sync_members
 from scoreboard.users import service as users_service
@@ -34,7 +35,12 @@ async def list_users(
     return await service.search_users(conn, q, limit, offset)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a player account")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a player account",
+    responses=answers((Conflict, "The username or e-mail is taken (any case); `field` says which")),
+)
 async def create_user(
     body: RegisterRequest,
     admin: AdminUser,
@@ -52,7 +58,11 @@ async def create_user(
     return PrivateUser(**to_dict(row))
 
 
-@router.post("/{user_id}/deactivate", summary="Deactivate a user")
+@router.post(
+    "/{user_id}/deactivate",
+    summary="Deactivate a user",
+    responses=answers((NotFound, "No user has this id"), (Conflict, "Admins cannot deactivate themselves")),
+)
 async def deactivate(
     user_id: UUID,
     admin: AdminUser,
@@ -72,7 +82,7 @@ async def deactivate(
     return user
 
 
-@router.post("/{user_id}/reactivate", summary="Reactivate a user")
+@router.post("/{user_id}/reactivate", summary="Reactivate a user", responses=answers((NotFound, "No user has this id")))
 async def reactivate(
     user_id: UUID, admin: AdminUser, conn: Db, after_commit: AfterCommit, board: BoardDep, pool: PoolDep
 ) -> PrivateUser:

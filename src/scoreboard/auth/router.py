@@ -18,7 +18,8 @@ from scoreboard.deps import (
     RedisDep,
     SettingsDep,
 )
-from scoreboard.kit.problems import Unauthorized
+from scoreboard.kit.openapi import answers
+from scoreboard.kit.problems import Conflict, Forbidden, TooManyRequests, Unauthorized
 from scoreboard.kit.routing import Route
 from scoreboard.leaderboard.service import sync_members
 from scoreboard.users.repository import to_dict
@@ -31,7 +32,10 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=Route)
     "/register",
     status_code=status.HTTP_201_CREATED,
     summary="Create a player account",
-    responses={409: {"description": "Username or e-mail taken"}, 429: {"description": "Too many registrations"}},
+    responses=answers(
+        (Conflict, "The username or e-mail is taken (any case); `field` says which"),
+        (TooManyRequests, "Too many registrations from this address; see Retry-After"),
+    ),
 )
 async def register(
     body: RegisterRequest,
@@ -53,7 +57,10 @@ async def register(
 @router.post(
     "/login",
     summary="Log in with username or e-mail",
-    responses={401: {"description": "Wrong login or password"}, 429: {"description": "Too many failures"}},
+    responses=answers(
+        (Unauthorized, "Wrong login or password, or the account is deactivated"),
+        (TooManyRequests, "Too many failed logins for this account or from this address; see Retry-After"),
+    ),
 )
 async def login(
     body: LoginRequest, client: ClientInfo, conn: Db, settings: SettingsDep, limiter: LimiterDep
@@ -62,7 +69,11 @@ async def login(
     return await service.login(conn, limiter, settings, login=body.login, password=body.password, client=client)
 
 
-@router.post("/refresh", summary="Rotate a refresh token", responses={401: {"description": "Invalid or reused"}})
+@router.post(
+    "/refresh",
+    summary="Rotate a refresh token",
+    responses=answers((Unauthorized, "Unknown, expired or revoked; a reused one also revokes its session")),
+)
 async def refresh(body: RefreshRequest, pool: PoolDep, settings: SettingsDep, redis: RedisDep) -> TokenPair:
     """Spend a refresh token for a new pair; presenting a spent one revokes the whole session."""
     # This endpoint owns its transaction: a detected reuse must commit its revocation and still answer 401.
@@ -75,7 +86,12 @@ async def refresh(body: RefreshRequest, pool: PoolDep, settings: SettingsDep, re
     return outcome.pair
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke this session")
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke this session",
+    responses=answers((Forbidden, "An API key: only a user's session can end")),
+)
 async def logout(
     user: CurrentUser, conn: Db, after_commit: AfterCommit, settings: SettingsDep, redis: RedisDep
 ) -> None:

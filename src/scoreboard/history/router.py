@@ -12,7 +12,8 @@ from scoreboard.deps import AdminUser, CurrentUser, Db
 from scoreboard.history import service
 from scoreboard.history.cursor import PATTERN, in_utc
 from scoreboard.history.schemas import HistoryPage, UserStats, ViolationPage
-from scoreboard.kit.problems import Unprocessable
+from scoreboard.kit.openapi import answers
+from scoreboard.kit.problems import Forbidden, NotFound, Unprocessable
 from scoreboard.kit.routing import Route
 
 router = APIRouter(prefix="/api/users", tags=["history"], route_class=Route)
@@ -38,7 +39,13 @@ async def my_stats(user: CurrentUser, conn: Db) -> UserStats:
     return await service.stats(conn, user.user_id)
 
 
-@router.get("/{user_id:id}/history", summary="A player's score history (admins; players: their own)")
+@router.get(
+    "/{user_id:id}/history",
+    summary="A player's score history (admins; players: their own)",
+    responses=answers(
+        (Forbidden, "A player asking for another player's history, or an API key"), (NotFound, "No user has this id")
+    ),
+)
 async def user_history(
     user_id: UUID, user: CurrentUser, conn: Db, limit: Limit = 50, cursor: CursorParam = None
 ) -> HistoryPage:

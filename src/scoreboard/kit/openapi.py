@@ -1,4 +1,4 @@
-"""The OpenAPI document as the app answers: every error is a problem+json document, and the usual ones are listed."""
+"""The OpenAPI document as the app answers: every error is a problem+json document, and every status is listed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from scoreboard.kit.problems import PROBLEM_MEDIA_TYPE
+from scoreboard.kit.problems import PROBLEM_MEDIA_TYPE, ProblemError
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -35,10 +36,26 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
     "required": ["type", "title", "status"],
 }
-# Answers any operation of that kind may give, documented once here rather than on every route.
-SECURED = {"401": "Missing, invalid or expired credentials", "403": "The credentials lack the role or scope"}
+# Answers any operation of that kind may give, documented once here rather than on every route; a route's own
+# `responses=` (see `answers`) says more where it knows more.
+SECURED = {
+    "400": "Both a bearer token and an API key were sent",
+    "401": "Missing, invalid, expired or revoked credentials",
+    "403": "The credentials lack the role or scope",
+}
 WITH_BODY = {"413": "Content Too Large: the body is over `SCOREBOARD_MAX_BODY_BYTES`"}
+# Every store is reached through a dependency: an operation without one (a liveness probe) cannot fail this way.
+WITH_STORES = {"503": "PostgreSQL or Redis is unavailable; nothing was changed. Retry after `Retry-After`"}
 _FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
+
+
+def answers(*errors: tuple[type[ProblemError], str]) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: the domain errors it raises (their status comes with them), each with when."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for error, when in errors:
+        entry = responses.setdefault(error.status, {"description": ""})
+        entry["description"] = f"{entry['description']}; {when}" if entry["description"] else when
+    return responses
 
 
 def install_problem_openapi(app: FastAPI) -> None:
@@ -47,22 +64,34 @@ def install_problem_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _describe_problems(generate())
+            _describe_problems(generate(), _operations_with_dependencies(app))
         return app.openapi_schema  # type: ignore[return-value]  # set by `generate`
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _describe_problems(spec: dict[str, Any]) -> None:
-    for item in spec.get("paths", {}).values():
-        for operation in item.values():
+def _operations_with_dependencies(app: FastAPI) -> set[tuple[str, str]]:
+    """(path, method) of every operation that has a dependency, as the document spells them."""
+    found = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.dependant.dependencies:
+            found |= {(str(context.path_format), method.lower()) for method in context.methods or ()}
+    return found
+
+
+def _describe_problems(spec: dict[str, Any], with_dependencies: set[tuple[str, str]]) -> None:
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             extra = {
                 **(SECURED if operation.get("security") else {}),
                 **(WITH_BODY if "requestBody" in operation else {}),
+                **(WITH_STORES if (path, method) in with_dependencies else {}),
             }
             for code, description in extra.items():
                 responses.setdefault(code, {"description": description})
+            operation["responses"] = dict(sorted(responses.items()))
             for code, response in responses.items():
                 if code[0] in "45":
                     # FastAPI documents its 422 as application/json; the app answers every error as problem+json.

@@ -8,7 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from scoreboard.deps import BoardDep, CurrentUser, PoolDep, RedisDep
-from scoreboard.kit.problems import Unprocessable
+from scoreboard.kit.openapi import answers
+from scoreboard.kit.problems import NotFound, Unprocessable
 from scoreboard.kit.routing import Route
 from scoreboard.leaderboard import repository, service
 from scoreboard.leaderboard.schemas import BoardPage, RankedSubset, RankRequest, ScoreBatch, UserRank, UserScore
@@ -17,6 +18,7 @@ router = APIRouter(tags=["leaderboard"], route_class=Route)
 SOURCE = "X-Scoreboard-Source"
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+UNRANKED = (NotFound, "The user is not on the board: unknown or deactivated")
 
 
 @router.get("/api/leaderboard", summary="Top players, a page at a time")
@@ -35,20 +37,24 @@ async def _rank(board: BoardDep, pool: PoolDep, response: Response, user_id: UUI
     return service.rank_of(page, user_id)
 
 
-@router.get("/api/leaderboard/me", summary="My rank")
+@router.get(
+    "/api/leaderboard/me",
+    summary="My rank",
+    responses=answers((NotFound, "The caller is not on the board (deactivated since the token was issued)")),
+)
 async def my_rank(board: BoardDep, pool: PoolDep, response: Response, user: CurrentUser) -> UserRank:
     """The caller's rank, score, number of players and percentile."""
     assert user.user_id is not None
     return await _rank(board, pool, response, user.user_id)
 
 
-@router.get("/api/users/{user_id:id}/rank", summary="A player's rank")
+@router.get("/api/users/{user_id:id}/rank", summary="A player's rank", responses=answers(UNRANKED))
 async def user_rank(user_id: UUID, board: BoardDep, pool: PoolDep, response: Response) -> UserRank:
     """A player's rank, score, number of players and percentile (share of players ranked below)."""
     return await _rank(board, pool, response, user_id)
 
 
-@router.get("/api/leaderboard/around/{user_id}", summary="A player and their neighbours")
+@router.get("/api/leaderboard/around/{user_id}", summary="A player and their neighbours", responses=answers(UNRANKED))
 async def around(
     user_id: UUID,
     board: BoardDep,
@@ -81,14 +87,18 @@ async def score_range(
     board: BoardDep,
     pool: PoolDep,
     response: Response,
-    min_score: Annotated[int, Query(alias="min", ge=0)],
-    max_score: Annotated[int, Query(alias="max", ge=0)],
+    # JSON Schema cannot relate two parameters: min <= max is said here and checked below (a 422 naming `min`).
+    min_score: Annotated[int, Query(alias="min", ge=0, description="Lowest score; at most `max`")],
+    max_score: Annotated[int, Query(alias="max", ge=0, description="Highest score; at least `min`")],
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> BoardPage:
-    """Players with min <= score <= max, highest first (the seed's query 4, ZRANGEBYSCORE)."""
+    """Players with min <= score <= max, highest first (the seed's query 4, ZRANGEBYSCORE); min > max is a 422."""
     if min_score > max_score:
-        raise Unprocessable("min must not be greater than max.")
+        raise Unprocessable(
+            "min must not be greater than max.",
+            errors=[{"loc": ["query", "min"], "msg": "must not be greater than max", "type": "value_error"}],
+        )
     page, response.headers[SOURCE] = await service.read(
         board,
         pool,
@@ -98,7 +108,11 @@ async def score_range(
     return service.as_page(page)
 
 
-@router.get("/api/users/{user_id:id}/score", summary="A player's score")
+@router.get(
+    "/api/users/{user_id:id}/score",
+    summary="A player's score",
+    responses=answers((NotFound, "No active user has this id")),
+)
 async def user_score(user_id: UUID, redis: RedisDep, pool: PoolDep, response: Response) -> UserScore:
     """From the seed's `user:{id}:score` cache, refilled from PostgreSQL on a miss."""
     score, response.headers[SOURCE] = await service.cached_score(redis, pool, user_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from scoreboard.deps import Caller, ClientInfo, IdempotencyKey, StateDep
+from scoreboard.kit.openapi import answers
+from scoreboard.kit.problems import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
 from scoreboard.kit.routing import Route
 from scoreboard.scores import service
 from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate
@@ -17,14 +19,14 @@ router = APIRouter(prefix="/api/scores", tags=["scores"], route_class=Route)
     status_code=status.HTTP_201_CREATED,
     summary="Report a completed action; the server decides the points",
     response_model=ScoreAwarded,
-    responses={
-        400: {"description": "Malformed Idempotency-Key, or both a bearer token and an API key"},
-        403: {"description": "Server-only action, deactivated user, or API key without scores:write"},
-        404: {"description": "Unknown or inactive action, or unknown user"},
-        409: {"description": "Idempotency-Key reused for a different action"},
-        429: {"description": "Rate limit, cooldown or daily cap; see Retry-After"},
-        503: {"description": "PostgreSQL (or, for players, the rate limiter) unavailable; nothing was written"},
-    },
+    responses=answers(
+        (BadRequest, "Malformed Idempotency-Key, or both a bearer token and an API key"),
+        (Forbidden, "Server-only action, deactivated user, or API key without scores:write"),
+        (NotFound, "Unknown or inactive action, or unknown user"),
+        (Conflict, "Idempotency-Key reused for a different action"),
+        (TooManyRequests, "Rate limit, cooldown or daily cap; see Retry-After"),
+        (ServiceUnavailable, "PostgreSQL (or, for players, the rate limiter) unavailable; nothing was written"),
+    ),
 )
 async def award(
     body: ScoreUpdate, principal: Caller, client: ClientInfo, idempotency_key: IdempotencyKey, state: StateDep
