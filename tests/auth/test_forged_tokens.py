@@ -18,6 +18,7 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 from redis.asyncio import Redis
 
+from scoreboard.auth.credentials import forget_vouched_sessions
 from scoreboard.config import Settings
 from scoreboard.kit.problems import PROBLEM_MEDIA_TYPE
 from tests.fixtures.accounts import Account, admin, player
@@ -325,15 +326,15 @@ async def test_a_signed_token_naming_no_known_session_is_rejected(
 async def test_a_session_the_database_lost_is_rejected(
     client: httpx.AsyncClient, settings: Settings, db: asyncpg.Connection, redis: Redis
 ) -> None:
-    """A token of a session PostgreSQL no longer has (restored from an older backup) is a 401 once Redis forgets it."""
+    """A token of a session PostgreSQL no longer has (restored from an older backup) is a 401, once Redis forgets it."""
     unused, used = await player(client), await player(client)
     assert (await client.get(ME, headers=used.headers)).status_code == 200  # vouched for, in Redis
     await db.execute("DELETE FROM auth_sessions WHERE user_id = ANY($1::uuid[])", [unused.id, used.id])
     assert not await offences(client, "never used", unused.headers, PATHS)
-    # What Redis vouched for holds until it expires, within one access-token lifetime, or Redis loses it.
+    # What Redis vouched for holds until it expires, within one access-token lifetime, or is forgotten.
     vouched = f"auth:session:{jwt.decode(used.access_token, options={'verify_signature': False})['sid']}"
     ttl = await redis.ttl(vouched)
     assert 0 < ttl <= settings.access_token_ttl_seconds
     assert (await client.get(ME, headers=used.headers)).status_code == 200
-    await redis.delete(vouched)
+    assert await forget_vouched_sessions(redis) == 1  # what a restore should do
     assert not await offences(client, "vouched for, then forgotten", used.headers, PATHS)
