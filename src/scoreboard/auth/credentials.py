@@ -6,7 +6,6 @@ import contextlib
 from uuid import UUID
 
 from fastapi.security import APIKeyHeader, HTTPBearer
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from scoreboard.apikeys import repository as apikeys_repository
@@ -23,14 +22,6 @@ api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="T
 def vouched_key(session_id: UUID | str) -> str:
     """Return the Redis key saying PostgreSQL lately vouched for a session: it exists, for this user and role."""
     return f"auth:session:{session_id}"
-
-
-async def forget_vouched_sessions(redis: Redis) -> int:
-    """Drop every session PostgreSQL vouched for (after a restore: the restored database may not have them)."""
-    forgotten = 0
-    async for key in redis.scan_iter(match=vouched_key("*"), count=1000):
-        forgotten += await redis.delete(key)
-    return forgotten
 
 
 async def from_access_token(state: State, token: str) -> Principal:

@@ -24,8 +24,9 @@ SCORE_TTL_SECONDS = 3600  # seed: user:{id}:score expires after an hour
 DERIVED = (BOARD, RANKED, USERNAMES, REACHED)
 
 
-# Per-user keys derived from PostgreSQL: a rebuild removes them all (they refill from PostgreSQL on use).
-PER_USER = ("user:*:score", "idempotency:*")
+# Per-user keys derived from PostgreSQL: a rebuild removes them all (they refill from PostgreSQL on use). The last
+# are the sessions PostgreSQL vouched for (auth.credentials.vouched_key): a restored database may not have them.
+PER_USER = ("user:*:score", "idempotency:*", "auth:session:*")
 
 
 def ranked(reached_ms: int, user_id: str) -> str:

@@ -11,7 +11,8 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from scoreboard.deps import ClientInfo, CurrentUser, HubDep, OptionalCaller, RedisDep
-from scoreboard.kit.problems import Forbidden, ServiceUnavailable, TooManyRequests
+from scoreboard.kit.openapi import answers
+from scoreboard.kit.problems import BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from scoreboard.kit.routing import Route
 from scoreboard.live import events, service
 from scoreboard.live.client import Client
@@ -93,8 +94,12 @@ class EventStream(Response):
     status_code=status.HTTP_200_OK,
     responses={
         200: {"content": {"text/event-stream": {}}},
-        429: {"description": "Too many streams from this address"},
-        503: {"description": "No room; retry elsewhere"},
+        **answers(
+            (BadRequest, "A ticket and credentials, or a bearer token and an API key, together"),
+            (Unauthorized, "Bad credentials, or a ticket unknown, used or expired"),
+            (TooManyRequests, "Too many streams from this address"),
+            (ServiceUnavailable, "No room, or shutting down; retry elsewhere"),
+        ),
     },
 )
 async def stream(
