@@ -18,6 +18,8 @@ from scoreboard.apikeys.cache import KeyCache
 from scoreboard.apikeys.router import router as apikeys_router
 from scoreboard.auth import revocations
 from scoreboard.auth.router import router as auth_router
+from scoreboard.boards import router as boards
+from scoreboard.boards.service import Catalog
 from scoreboard.config import Settings
 from scoreboard.db import Pool, create_pool
 from scoreboard.health.router import router as health_router
@@ -88,7 +90,11 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         board = Board(redis)
         # The lease outlives a missed pass or two; a holder that died is replaced after it lapses.
         reconciling = reconciler.Reconciler(
-            pool, background_redis, lease_seconds=max(3 * settings.reconcile_interval_seconds, 5)
+            pool,
+            background_redis,
+            lease_seconds=max(3 * settings.reconcile_interval_seconds, 5),
+            grace=settings.board_period_grace_seconds,
+            archive_days=settings.board_archive_days,
         )
         stack.push_async_callback(reconciling.release)
         reconciliation = Periodic("leaderboard-reconciler", reconciling, every=settings.reconcile_interval_seconds)
@@ -97,6 +103,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         audit = AuditWriter(pool)
         audit.start()
         stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
+        catalog = Catalog(redis, board, settings.board_catalog_seconds)
         hub = Hub(background_redis, board, pool, settings, _delivery(settings))
         hub.start()
         stack.push_async_callback(hub.close)  # first to close: streams end before what feeds them
@@ -109,6 +116,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
             background_redis=background_redis,
             limiter=SlidingWindow(redis),
             board=board,
+            boards=catalog,
             audit=audit,
             hub=hub,
             api_keys=KeyCache(settings.api_key_cache_seconds),
@@ -157,10 +165,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         live.router,
         leaderboard_router,
+        boards.router,
         users_router,
         actions.public,
         admin_router,
         actions.admin,
+        boards.admin,
         apikeys_router,
         history.router,
         history.admin,

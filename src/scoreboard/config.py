@@ -140,6 +140,26 @@ class Settings(BaseSettings):
         "users to Redis (and rebuilds a lost board).",
     )
 
+    # Boards
+    board_period_grace_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        description="How long Redis keeps a finished period of a daily, weekly, monthly or seasonal board after it "
+        "ends (its standings stay in PostgreSQL: the archive).",
+    )
+    board_archive_days: int = Field(
+        default=0,
+        ge=0,
+        description="Finished periods older than this many days are deleted from PostgreSQL by the reconciling "
+        "process (`0`: archives are kept forever).",
+    )
+    board_catalog_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process trusts its copy of the board catalog; a board added or changed on another "
+        "process is served within this time.",
+    )
+
     # Live updates
     stream_max_connections: int = Field(
         default=10_000, ge=1, description="Live streams per process; more get `503` + `Retry-After`."

@@ -18,6 +18,7 @@ from scoreboard.apikeys.cache import KeyCache
 from scoreboard.auth.credentials import api_key_scheme, bearer_scheme, resolve
 from scoreboard.auth.principal import Principal
 from scoreboard.auth.service import Client
+from scoreboard.boards.service import Catalog
 from scoreboard.config import Settings
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import BadRequest, Forbidden, Unauthorized
@@ -57,6 +58,10 @@ def _board(state: StateDep) -> Board:
     return state["board"]
 
 
+def _catalog(state: StateDep) -> Catalog:
+    return state["boards"]
+
+
 def _limiter(state: StateDep) -> SlidingWindow:
     return state["limiter"]
 
@@ -78,6 +83,7 @@ PoolDep = Annotated[db.Pool, Depends(_pool)]
 RedisDep = Annotated[Pipelined, Depends(_redis)]
 BackgroundRedisDep = Annotated[Redis, Depends(_background_redis)]
 BoardDep = Annotated[Board, Depends(_board)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
 LimiterDep = Annotated[SlidingWindow, Depends(_limiter)]
 HubDep = Annotated[Hub, Depends(_hub)]
 AuditDep = Annotated[AuditWriter, Depends(_audit)]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from scoreboard.apikeys.cache import KeyCache
     from scoreboard.auth.principal import Principal
+    from scoreboard.boards.service import Catalog
     from scoreboard.config import Settings
     from scoreboard.db import Pool
     from scoreboard.kit.pipelined import Pipelined
@@ -29,6 +30,7 @@ class State(TypedDict):
     background_redis: Redis  # redis-py: pub/sub, background passes, admin work
     limiter: SlidingWindow
     board: Board
+    boards: Catalog  # every other board (the catalog, cached), and their Redis boards
     audit: AuditWriter
     hub: Hub
     api_keys: KeyCache[Principal]

@@ -47,6 +47,11 @@ def test_demo_creates_players_awards_at_the_rate_and_cleans_up(service: Service)
     assert sql(url, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL") == 0
     # Every award went through the API: the board in PostgreSQL balances with the history.
     assert sql(url, "SELECT sum(current_score) FROM users") == sql(url, "SELECT sum(points_awarded) FROM score_history")
+    # The page's daily and weekly boards, counted from the same awards.
+    assert "boards: global, today, this-week" in first.stderr
+    for board in ("today", "this-week"):
+        total = f"SELECT sum(score) FROM board_scores WHERE board_id = '{board}'"
+        assert sql(url, total) == sql(url, "SELECT sum(points_awarded) FROM score_history")
 
     again = run_demo(service, "--players", "6", "--rate", "5", "--duration", "1")
     assert again.returncode == 0, again.stderr

@@ -25,14 +25,16 @@ CHECKS = [
     "score-without-history",
     "history-without-user",
     "history-without-action",
+    "period-total",
     "board-mirror",
     "board-missing",
     "board-different",
     "board-inactive",
     "board-unknown",
     "score-cache",
+    "period-board",
 ]
-POSTGRES_CHECKS, REDIS_CHECKS = CHECKS[:4], CHECKS[4:]
+POSTGRES_CHECKS, REDIS_CHECKS = CHECKS[:5], CHECKS[5:]
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ async def test_a_consistent_system_is_ok(client: httpx.AsyncClient, boss: Accoun
     assert body["ok"] is True
     assert [c["name"] for c in body["checks"]] == CHECKS
     assert all((c["count"], c["sample"], c["advice"], c["repaired"]) == (0, [], None, False) for c in body["checks"])
-    assert [c["repairable"] for c in body["checks"]] == [False] * 4 + [True] * 6
+    assert [c["repairable"] for c in body["checks"]] == [False] * 5 + [True] * 7
 
 
 async def bypass_foreign_keys(db: asyncpg.Connection, sql: str, *args: Any) -> None:
@@ -125,12 +127,14 @@ async def test_every_kind_of_finding(
         "score-without-history": 1,
         "history-without-user": 1,
         "history-without-action": 1,
+        "period-total": 0,  # no boards but the global one here (tests/boards cover periods)
         "board-mirror": 0,
         "board-missing": 1,
         "board-different": 1,
         "board-inactive": 1,
         "board-unknown": 2,
         "score-cache": 1,  # frank's, kept after he was deactivated behind the service's back
+        "period-board": 0,
     }
     # ann's score was raised by hand; dave's history has a row more than his score (the vanished action's).
     assert checks["score-mismatch"]["sample"] == [
@@ -162,8 +166,10 @@ async def test_every_kind_of_finding(
     # A repair fixes Redis only; PostgreSQL's findings stay for a human.
     repaired = await service.run(app.state["pool"], app.state["background_redis"], repair=True)
     assert not repaired.ok
-    assert [c.name for c in repaired.needs_human] == POSTGRES_CHECKS
-    assert [c.name for c in repaired.checks if c.repaired] == [n for n in REDIS_CHECKS if n != "board-mirror"]
+    assert [c.name for c in repaired.needs_human] == [n for n in POSTGRES_CHECKS if n != "period-total"]
+    assert [c.name for c in repaired.checks if c.repaired] == [
+        n for n in REDIS_CHECKS if n not in ("board-mirror", "period-board")
+    ]
     after = by_name(await report(client, boss))
     assert [after[name]["count"] for name in REDIS_CHECKS] == [0] * len(REDIS_CHECKS)
     assert await redis.zscore("leaderboard", str(dave.id)) == 10

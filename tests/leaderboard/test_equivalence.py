@@ -157,3 +157,83 @@ async def test_redis_equals_postgres_equals_reference(
 
     band, band_sql = await both(fast, slow, "GET", "/api/leaderboard/range?min=5&max=25&limit=100")
     assert band == band_sql == {"entries": [e for e in expected if 5 <= e["score"] <= 25], "totalPlayers": total}
+
+
+async def load_period(
+    db: asyncpg.Connection, redis: Redis, app: Running, spec: list[tuple[int, int, bool, bool]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """Replace all users with `spec`, those `awarded` standing on today's period of a daily board; rebuild Redis."""
+    await db.execute("TRUNCATE users CASCADE")
+    await db.execute("INSERT INTO boards (id, name, period) VALUES ('day', 'Day', 'daily') ON CONFLICT DO NOTHING")
+    key = datetime.now(UTC).strftime("%Y-%m-%d")
+    users = []
+    for i, (score, tick, active, awarded) in enumerate(spec):
+        user = {"id": uuid4(), "name": f"p{i}", "score": score, "active": active, "reached_ms": tick * 7}
+        await db.execute(
+            "INSERT INTO users (id, username, email, password_hash, is_active) VALUES ($1, $2, $3, 'x', $4)",
+            user["id"],
+            user["name"],
+            f"p{i}@example.com",
+            active,
+        )
+        if awarded:
+            await db.execute(
+                """
+                INSERT INTO board_scores (board_id, period, user_id, score, reached_at)
+                VALUES ('day', $1, $2, $3, $4)
+                """,
+                key,
+                user["id"],
+                score,
+                T0 + timedelta(milliseconds=tick * 7),
+            )
+            users.append(user)
+    await redis.flushdb()
+    assert await reconciler.rebuild(app.state["pool"], app.state["background_redis"]) is not None
+    return key, users
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=boards, limit=st.integers(1, 8), radius=st.integers(0, 3))
+async def test_a_period_board_from_redis_equals_postgres_equals_reference(
+    fast: Client,
+    slow: Client,
+    db: asyncpg.Connection,
+    redis: Redis,
+    spec: list[tuple[int, int, bool, bool]],
+    limit: int,
+    radius: int,
+) -> None:
+    """A daily board's pages (cursor by cursor), ranks, neighbours and friend lists agree exactly, ties and all."""
+    key, users = await load_period(db, redis, fast.app, spec)
+    expected = reference(users)
+    total = len(expected)
+    head = {"boardId": "day", "period": key, "totalPlayers": total}
+
+    seen, cursor = [], None
+    while True:
+        query = f"/api/boards/day/entries?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        page, page_sql = await both(fast, slow, "GET", query)
+        assert page == page_sql
+        assert {k: page[k] for k in head} == head
+        seen += page["entries"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == expected
+
+    for user in users:
+        near, near_sql = await both(fast, slow, "GET", f"/api/boards/day/around/{user['id']}?radius={radius}")
+        assert near == near_sql
+        if user["active"]:
+            position = next(i for i, e in enumerate(expected) if e["userId"] == str(user["id"]))
+            assert near["entries"] == expected[max(position - radius, 0) : position + radius + 1]
+        else:
+            assert near["status"] == 404
+
+    friends = [u["id"] for u in users[::2]] + [UUID(int=1)]
+    ranked, ranked_sql = await both(
+        fast, slow, "POST", "/api/boards/day/ranks", json={"userIds": [str(f) for f in friends]}
+    )
+    assert ranked == ranked_sql
+    assert ranked["entries"] == [e for e in expected if e["userId"] in {str(f) for f in friends}]

@@ -29,6 +29,11 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never 
 # connections more than a small server's cores keep every core busy; more only queue.
 SETUP_CONNECTIONS = 8
 DRAIN_SECONDS = 10.0  # at the end of --duration, how long answers still on their way are waited for
+# The page's board picker shows these next to the global board (all time); an existing one is left as it is.
+DEMO_BOARDS = (
+    {"id": "today", "name": "Today", "period": "daily", "description": "Points scored today (UTC)"},
+    {"id": "this-week", "name": "This week", "period": "weekly", "description": "Points scored this week (UTC)"},
+)
 
 
 class ApiError(Exception):
@@ -121,6 +126,17 @@ def _players(base: str, admin: dict[str, str], count: int, password: str) -> lis
         f"({len(missing)} created, {count - len(missing)} already there)\n"
     )
     return [(found[name], name) for name in wanted]
+
+
+def _boards(base: str, admin: dict[str, str]) -> list[str]:
+    """Create the demo's daily and weekly boards unless they exist; return every active board's id."""
+    for board in DEMO_BOARDS:
+        try:
+            call("POST", f"{base}/api/admin/boards", board, admin)
+        except ApiError as exc:
+            if exc.status != 409:  # 409: made by an earlier run
+                raise
+    return [b["id"] for b in call("GET", f"{base}/api/boards")["boards"]]
 
 
 def _progress(line: str) -> None:
@@ -304,6 +320,7 @@ def demo(
 
     admin = {"Authorization": f"Bearer {_admin_token(base, settings)}"}
     roster = _players(base, admin, players, read_or_create_secret(settings.data_dir / PLAYER_SECRET_FILE))
+    typer.echo(f"boards: {', '.join(_boards(base, admin))}", err=True)
     created = call("POST", f"{base}/api/admin/api-keys", {"name": "scoreboard demo", "scopes": ["scores:write"]}, admin)
     tally, window = Tally(), 0.0
     try:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scoreboard import __version__
-from scoreboard.cli import actions, analytics, backup, check, config, db, demo, leaderboard, restore, users
+from scoreboard.cli import actions, analytics, backup, boards, check, config, db, demo, leaderboard, restore, users
 from scoreboard.cli.runtime import servers
 from scoreboard.config import Settings
 from scoreboard.kit.logging import configure_logging
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(actions.app, name="actions")
+app.add_typer(boards.app, name="boards")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(config.app, name="config")

@@ -12,6 +12,8 @@ import asyncpg
 from pydantic.alias_generators import to_camel
 from redis.asyncio import Redis
 
+from scoreboard.boards import repository as boards_repository
+from scoreboard.boards.families import FamilyDrift
 from scoreboard.db import Pool
 from scoreboard.integrity import repository
 from scoreboard.integrity.schemas import Check, IntegrityReport
@@ -72,6 +74,17 @@ KINDS = {
         "Run `scoreboard check --repair`.",
         repairable=True,
     ),
+    "period-total": Kind(
+        "board periods whose standings do not add up to their awards in score_history (boards changed since they "
+        "were created are checked only in the periods that began after the change)",
+        "Find the cause (standings written by hand, a restore of one table); `scoreboard boards backfill ID` "
+        "recounts the board from score_history.",
+    ),
+    "period-board": Kind(
+        "players missing, stray or with another score, reach time or name in a board's current period in Redis",
+        "Run `scoreboard check --repair` (or `scoreboard leaderboard rebuild`).",
+        repairable=True,
+    ),
     "score-cache": Kind(
         "user:{id}:score caches holding another score than PostgreSQL (or kept for users who are not active)",
         "Run `scoreboard check --repair`.",
@@ -102,7 +115,9 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
     checked_at = datetime.now(UTC)
     async with pool.acquire() as conn:
         found = await repository.postgres_findings(conn, sample)
+        unequal = await boards_repository.unequal_totals(conn)
     checks = [_check(name, count, rows, repaired=False) for name, (count, rows) in found.items()]
+    checks.append(_check("period-total", len(unequal), unequal[:sample], repaired=False))
 
     async with pool.acquire() as conn:
         why = await mirror.mismatch(conn, redis)
@@ -127,8 +142,24 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
         _check("board-inactive", len(inactive), named(inactive), repair),
         _check("board-unknown", len(unknown), [{"member": m} for m in unknown[:sample]], repair),
         _check("score-cache", len(drift.caches), [{"user_id": u} for u in drift.caches[:sample]], repair),
+        _check(
+            "period-board",
+            sum(len(d.missing) + len(d.extra) + len(d.different) for d in drift.boards),
+            [_period_sample(d) for d in drift.boards[:sample]],
+            repair,
+        ),
     ]
     return IntegrityReport(ok=all(c.count == 0 or c.repaired for c in checks), checked_at=checked_at, checks=checks)
+
+
+def _period_sample(drift: FamilyDrift) -> dict[str, Any]:
+    return {
+        "board_id": drift.board_id,
+        "period": drift.period,
+        "missing": len(drift.missing),
+        "extra": len(drift.extra),
+        "different": len(drift.different),
+    }
 
 
 def _uuid_or_none(member: str) -> UUID | None:

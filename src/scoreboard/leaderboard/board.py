@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from itertools import chain
+from typing import Any, Literal
 from uuid import UUID
 
-from scoreboard.kit.pipelined import ScriptHost
+from scoreboard.kit.pipelined import Pipelined, ScriptHost
 from scoreboard.leaderboard import keys
 from scoreboard.leaderboard import scripts as scripts_lua
 
@@ -57,6 +59,16 @@ class Page:
 
     entries: list[Entry]
     total: int
+
+
+@dataclass(frozen=True)
+class PeriodAward:
+    """An award's standing on another board's period, as PostgreSQL counted it, and when its Redis keys expire."""
+
+    board_id: str
+    period: str
+    score: int
+    expires_at: int  # epoch seconds; 0: never
 
 
 @dataclass(frozen=True)
@@ -118,13 +130,27 @@ class Board:
         action_id: str,
         at: datetime,
         history_id: int,
+        periods: Sequence[PeriodAward] = (),
     ) -> Applied:
-        """Raise the user (never lower), refresh the score cache, publish the seed's message, record the award.
+        """Raise the user (never lower) here and on `periods`, refresh the score cache, publish, record the award.
 
         While a rebuild is under way the rank is 0 (unknown) and nothing is published.
         """
+        family_keys: list[str] = []
+        family_args: list[str | int] = []
+        for p in periods:
+            family_keys += keys.family(p.board_id, p.period)
+            family_args += [p.board_id, p.period, p.score, p.expires_at]
         rank, event_id = await self._apply(
-            keys=[*self.names, keys.SEQUENCE, keys.UPDATES, keys.score_cache(user_id), keys.MIRROR, keys.BUILT],
+            keys=[
+                *self.names,
+                keys.SEQUENCE,
+                keys.UPDATES,
+                keys.score_cache(user_id),
+                keys.MIRROR,
+                keys.BUILT,
+                *family_keys,
+            ],
             args=[
                 str(user_id),
                 new_score,
@@ -137,6 +163,7 @@ class Board:
                 keys.SCORE_TTL_SECONDS,
                 history_id,
                 epoch_us(at),
+                *family_args,
             ],
         )
         return Applied(int(rank), int(event_id))
@@ -189,3 +216,20 @@ class Board:
         """`ranks`, with the id of the last event they reflect (read atomically)."""
         reply = await self._ranks_at(keys=[*self.names, keys.SEQUENCE, keys.BUILT], args=[str(u) for u in user_ids])
         return int(reply[0]), _page(reply[1:])
+
+
+async def bulk_load(loader: Pipelined, names: Sequence[str], rows: Sequence[Any]) -> None:
+    """Add (user id, score, reached ms, username) rows to empty staging keys: a few bulk commands per 1,000 rows."""
+    # Plain commands rather than a script: each is short, so the awards and reads Redis serves meanwhile do not wait
+    # behind a long one.
+    board, ranked, usernames, reached = names  # keys.DERIVED's order
+    sent = []
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        sent += [
+            loader.execute("ZADD", board, *chain.from_iterable((r[1], r[0]) for r in chunk)),
+            loader.execute("ZADD", ranked, *chain.from_iterable((r[1], keys.ranked(r[2], r[0])) for r in chunk)),
+            loader.execute("HSET", reached, *chain.from_iterable((r[0], r[2]) for r in chunk)),
+            loader.execute("HSET", usernames, *chain.from_iterable((r[0], r[3]) for r in chunk)),
+        ]
+    await asyncio.gather(*sent)

@@ -29,6 +29,15 @@ DERIVED = (BOARD, RANKED, USERNAMES, REACHED)
 PER_USER = ("user:*:score", "idempotency:*", "auth:session:*")
 
 
+def family(board_id: str, period: str) -> tuple[str, str, str, str]:
+    """The keys of one board's period, shaped as DERIVED, under one hash tag (a Redis Cluster keeps them together)."""
+    base = f"board:{{{board_id}:{period}}}"
+    return base, f"{base}:ranked", f"{base}:usernames", f"{base}:reached"
+
+
+FAMILIES = "board:{*"  # SCAN pattern of every period board's keys
+
+
 def ranked(reached_ms: int, user_id: str) -> str:
     """A RANKED member: among equal scores the reverse-lexicographic order is who reached it first (as Lua `member`)."""
     return f"{9999999999999 - reached_ms:013d}:{user_id}"

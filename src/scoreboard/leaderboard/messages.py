@@ -12,6 +12,15 @@ from scoreboard.leaderboard.board import Page
 from scoreboard.leaderboard.schemas import BoardEntry
 
 
+class BoardStanding(Schema):
+    """The award's effect on another board it counts on: the player's score and rank in that board's period."""
+
+    board_id: str
+    period: str
+    score: int
+    rank: int
+
+
 class ScoreUpdateMessage(Schema):
     """One award as the board publishes it (built in Lua by `scripts.APPLY_AWARD`; tests hold the two together)."""
 
@@ -25,6 +34,9 @@ class ScoreUpdateMessage(Schema):
     leaderboard: list[BoardEntry] = Field(description="The top of the board after the award")
     previous_score: int = Field(description="What the board held for the player before (ours, beyond the seed)")
     event_id: int = Field(description="Consecutive per board: a gap means events were missed")
+    boards: list[BoardStanding] | None = Field(
+        default=None, description="Every other board the award counts on (absent when none)"
+    )
 
 
 def rows(page: Page) -> list[dict[str, Any]]:

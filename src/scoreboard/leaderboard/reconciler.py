@@ -5,26 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
 from uuid import UUID
 
-import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from scoreboard.boards import families
+from scoreboard.boards import repository as boards_repository
+from scoreboard.boards.families import FamilyDrift
 from scoreboard.db import Pool
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.leaderboard import keys, mirror, repository
-from scoreboard.leaderboard.board import Board, epoch_ms
+from scoreboard.leaderboard.board import Board, bulk_load, epoch_ms
 from scoreboard.leaderboard.service import member_of
 
 log = logging.getLogger(__name__)
 BATCH = 5000
 # Transactions commit after they stamp updated_at; look back this far so a slow commit is not skipped.
 LAG = timedelta(seconds=5)
+TIDY_EVERY = timedelta(hours=1)  # archive retention is counted in days: an hourly sweep is plenty
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -36,15 +38,20 @@ async def rebuild(
     lock_seconds: int = 600,
     *,
     stale: bool = False,
+    grace: int = 86_400,
 ) -> int | None:
-    """Rebuild the board and its per-user keys from PostgreSQL, swapped in at once; None if another rebuild runs.
+    """Rebuild the boards and the per-user keys from PostgreSQL, swapped in at once; None if another rebuild runs.
+
+    Every board's current period is rebuilt with the global board (its keys expire `grace` seconds after it ends).
 
     `stale`: the board does not mirror PostgreSQL, so reads go to PostgreSQL until the new one is in.
     """
     token = secrets.token_hex(8)
     if not await redis.set(keys.REBUILD_LOCK, token, nx=True, ex=lock_seconds):
         return None
-    temp = [f"{name}:rebuild:{token}" for name in keys.DERIVED]
+    suffix = f":rebuild:{token}"
+    temp = [name + suffix for name in keys.DERIVED]
+    staging = list(temp)  # every staging key, deleted at the end whatever happens
     loader = Pipelined.like(redis)  # bulk loads: its packer is C, redis-py's is Python
     try:
         if stale:
@@ -57,12 +64,18 @@ async def rebuild(
             async for rows in repository.board_rows(conn, BATCH):
                 if loading is not None:
                     await loading  # Redis loads one batch while PostgreSQL sends the next
-                loading = asyncio.ensure_future(_load(loader, temp, rows))
+                loading = asyncio.ensure_future(bulk_load(loader, temp, rows))
                 count += len(rows)
                 if progress:
                     progress(len(rows))
             if loading is not None:
                 await loading
+        periods, _ = await families.current(pool)
+        staged = []
+        for family in periods:
+            staging += [name + suffix for name in family.names]
+            staged.append((family, *await families.stage(pool, loader, family, suffix)))
+        strays = await families.stray_keys(redis, periods)
         # One MULTI/EXEC: readers see the old board or the whole new one, never a half-built one.
         async with redis.pipeline(transaction=True) as pipe:
             for source, target in zip(temp, keys.DERIVED, strict=True):
@@ -70,6 +83,10 @@ async def rebuild(
                     pipe.rename(source, target)
                 else:  # no active players: nothing was staged, so the board is simply empty
                     pipe.delete(target)
+            for family, names, players in staged:
+                families.swap(pipe, family, names, players, grace)
+            if strays:
+                pipe.delete(*strays)
             pipe.set(keys.BUILT, started.isoformat())
             pipe.delete(keys.MIRROR)
             pipe.hset(keys.MIRROR, mapping=mirror.record(now, dict(newest) if newest is not None else None))
@@ -80,30 +97,13 @@ async def rebuild(
         for pattern in keys.PER_USER:
             await _unlink_matching(redis, pattern)
         # Awards that landed on the old keys while we copied: re-apply everything changed since we began.
-        await reconcile_since(pool, Board(redis), started - LAG)
+        await reconcile_since(pool, redis, started - LAG)
         log.info("leaderboard rebuilt: %d players", count)
         return count
     finally:
         await loader.aclose()
-        await redis.delete(*temp)
+        await redis.delete(*staging)
         await redis.eval(_RELEASE, 1, keys.REBUILD_LOCK, token)
-
-
-async def _load(loader: Pipelined, names: Sequence[str], rows: Sequence[asyncpg.Record]) -> None:
-    """Add (user id, score, reached ms, username) rows to empty staging keys: a few bulk commands per 1,000 rows."""
-    # Plain commands rather than a script: each is short, so the awards and reads Redis serves meanwhile do not wait
-    # behind a long one.
-    board, ranked, usernames, reached = names  # keys.DERIVED's order
-    sent = []
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        sent += [
-            loader.execute("ZADD", board, *chain.from_iterable((r[1], r[0]) for r in chunk)),
-            loader.execute("ZADD", ranked, *chain.from_iterable((r[1], keys.ranked(r[2], r[0])) for r in chunk)),
-            loader.execute("HSET", reached, *chain.from_iterable((r[0], r[2]) for r in chunk)),
-            loader.execute("HSET", usernames, *chain.from_iterable((r[0], r[3]) for r in chunk)),
-        ]
-    await asyncio.gather(*sent)
 
 
 async def _unlink_matching(redis: Redis, pattern: str) -> None:
@@ -117,8 +117,9 @@ async def _unlink_matching(redis: Redis, pattern: str) -> None:
         await redis.unlink(*batch)
 
 
-async def reconcile_since(pool: Pool, board: Board, since: datetime) -> datetime:
-    """Re-apply (raise-only) every user changed after `since`; return the new watermark."""
+async def reconcile_since(pool: Pool, redis: Redis, since: datetime) -> datetime:
+    """Re-apply (raise-only) every user changed after `since`, on every board; return the new watermark."""
+    board = Board(redis)
     watermark, after = since, None
     while True:
         async with pool.acquire() as conn:
@@ -126,6 +127,7 @@ async def reconcile_since(pool: Pool, board: Board, since: datetime) -> datetime
         if not rows:
             return watermark
         await board.sync([member_of(r) for r in rows])
+        await families.follow(pool, redis, [r["id"] for r in rows])
         latest: datetime = rows[-1]["updated_at"]
         watermark, after = latest, rows[-1]["id"]
         if len(rows) < BATCH:
@@ -146,8 +148,18 @@ return 0
 class Reconciler:
     """One pass: rebuild when the board does not mirror PostgreSQL (`mirror.mismatch`), else re-apply changed users."""
 
-    def __init__(self, pool: Pool, redis: Redis, lease_seconds: float | None = None) -> None:
-        self.pool, self.redis, self.board = pool, redis, Board(redis)
+    def __init__(
+        self,
+        pool: Pool,
+        redis: Redis,
+        lease_seconds: float | None = None,
+        *,
+        grace: int = 86_400,
+        archive_days: int = 0,
+    ) -> None:
+        self.pool, self.redis, self.grace = pool, redis, grace
+        self.archive_days = archive_days
+        self.tidied: datetime | None = None
         self.last_pass: datetime | None = None
         # With a lease, only its holder runs passes: every process re-applying the same users every few seconds
         # costs each of them (and Redis) as much as one, about a tenth of the award rate with 2 workers.
@@ -167,14 +179,25 @@ class Reconciler:
             why = await mirror.mismatch(conn, self.redis)
         if why is not None:
             log.warning("leaderboard: %s; rebuilding it from PostgreSQL", why)
-            await rebuild(self.pool, self.redis, stale=True)
+            await rebuild(self.pool, self.redis, stale=True, grace=self.grace)
             self.last_pass = started
             return
         since = (self.last_pass or started - timedelta(minutes=1)) - LAG
-        await reconcile_since(self.pool, self.board, since)
+        await reconcile_since(self.pool, self.redis, since)
+        if self.archive_days and (self.tidied is None or started - self.tidied > TIDY_EVERY):
+            await self.tidy(started)
         # The next pass looks back from this pass's start (database clock), so a change is re-applied for about
         # LAG seconds, then left alone; an idle board costs one indexed query per pass.
         self.last_pass = started
+
+    async def tidy(self, now: datetime) -> int:
+        """Delete finished periods older than the archive retention from PostgreSQL; return the standings removed."""
+        async with self.pool.acquire() as conn:
+            removed = await boards_repository.drop_archives(conn, now - timedelta(days=self.archive_days))
+        self.tidied = now
+        if removed:
+            log.info("boards: %d archived standings past their %d-day retention removed", removed, self.archive_days)
+        return removed
 
     async def release(self) -> None:
         """Give up the lease (at shutdown), so another process takes over at its next pass."""
@@ -194,11 +217,12 @@ class Drift:
     extra: list[str] = field(default_factory=list)
     different: list[UUID] = field(default_factory=list)
     caches: list[str] = field(default_factory=list)  # user ids whose `user:{id}:score` holds another score
+    boards: list[FamilyDrift] = field(default_factory=list)  # other boards' current periods
 
     @property
     def found(self) -> bool:
         """Whether anything disagrees."""
-        return bool(self.missing or self.extra or self.different or self.caches)
+        return bool(self.missing or self.extra or self.different or self.caches or self.boards)
 
 
 async def check(pool: Pool, redis: Redis, *, repair: bool = False) -> Drift:
@@ -224,9 +248,10 @@ async def check(pool: Pool, redis: Redis, *, repair: bool = False) -> Drift:
         elif actual[uid] != score or reached.get(uid) != str(ms) or names.get(uid) != name:
             drift.different.append(UUID(uid))
     drift.extra = sorted(uid for uid in actual if uid not in expected)
+    drift.boards = await families.check(pool, redis, repair=repair)
     cached = await _cached_scores(redis)
     drift.caches = sorted(u for u, v in cached.items() if u not in expected or v != str(expected[u][0]))
-    if repair and drift.found:
+    if repair and (drift.missing or drift.different or drift.extra or drift.caches):
         fix = [*drift.missing, *drift.different, *(UUID(u) for u in {*drift.extra, *drift.caches} if _is_uuid(u))]
         async with pool.acquire() as conn:
             rows = await repository.members(conn, fix)

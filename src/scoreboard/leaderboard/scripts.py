@@ -105,12 +105,28 @@ return rank_of(tonumber(ARGV[1]))
 """
 )
 
-# KEYS[5..9]: SEQUENCE, UPDATES, the user's score cache, MIRROR, BUILT.
-# ARGV: uid, score, change, action, timestamp, reached_ms, username, top_n, cache_ttl, history id, its time in µs.
+# KEYS[5..9]: SEQUENCE, UPDATES, the user's score cache, MIRROR, BUILT; then 4 keys per period board (keys.family).
+# ARGV: uid, score, change, action, timestamp, reached_ms, username, top_n, cache_ttl, history id, its time in µs;
+# then per period board: board id, period, the user's score there, when its keys expire (epoch s; 0: never).
 APPLY_AWARD = (
     _PRELUDE
     + """
 local uid, score, top_n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[8])
+-- The award on every other board it counts on: the same raise-only write on that period's keys.
+local boards = {}
+for j = 1, (#KEYS - 9) / 4 do
+  local k, a = 9 + 4 * (j - 1), 11 + 4 * (j - 1)
+  BOARD, RANKED, NAMES, REACHED = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  raise(uid, tonumber(ARGV[a + 3]), tonumber(ARGV[6]), ARGV[7])
+  if ARGV[a + 4] ~= '0' then
+    for x = 1, 4 do redis.call('EXPIREAT', KEYS[k + x], ARGV[a + 4]) end
+  end
+  rank_cache = {}
+  local now = tonumber(redis.call('ZSCORE', BOARD, uid))
+  boards[j] = {boardId = ARGV[a + 1], period = ARGV[a + 2], score = now, rank = rank_of(now)}
+end
+BOARD, RANKED, NAMES, REACHED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+rank_cache = {}
 -- What the board held before: awards of one user can reach Redis out of order, so "new minus change" is not it.
 local previous = tonumber(redis.call('ZSCORE', BOARD, uid) or '0')
 raise(uid, score, tonumber(ARGV[6]), ARGV[7])
@@ -130,7 +146,8 @@ end
 local event_id = next_event_id(KEYS[5])
 local message = cjson.encode({
   type = 'score_update', userId = uid, newScore = current, scoreChange = tonumber(ARGV[3]),
-  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top, previousScore = previous
+  actionId = ARGV[4], rank = rank_of(current), timestamp = ARGV[5], leaderboard = top, previousScore = previous,
+  boards = #boards > 0 and boards or nil
 })
 -- cjson prints numbers with 14 significant digits; event ids have 16, so they are spliced in as text.
 message = string.sub(message, 1, -2) .. ',"eventId":' .. event_id .. '}'

@@ -29,25 +29,33 @@ def _from_rows(rows: list[asyncpg.Record], total: int | None = None) -> Page:
     return Page(entries, int(rows[0]["total"]) if rows else (total or 0))
 
 
+Count = Callable[[Connection], Awaitable[int]]
+
+
 async def read(
     board: Board,
     pool: Pool,
     fast: Callable[[Board], Awaitable[Page]],
     slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]],
+    count: Count = repository.total_players,
 ) -> tuple[Page, Source]:
     """Answer from Redis; if it is unreachable, from PostgreSQL."""
     try:
         return await fast(board), "redis"
     except RedisError as exc:
         log.warning("board read from PostgreSQL: Redis unavailable (%s)", exc)
-    return await from_postgres(pool, slow), "postgres"
+    return await from_postgres(pool, slow, count), "postgres"
 
 
-async def from_postgres(pool: Pool, slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]]) -> Page:
+async def from_postgres(
+    pool: Pool,
+    slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]],
+    count: Count = repository.total_players,
+) -> Page:
     """Rows straight from the source of truth (same order and ranks as the board), with the player count."""
     async with pool.acquire() as conn:
         rows = await slow(conn)
-        total = None if rows else await repository.total_players(conn)
+        total = None if rows else await count(conn)
     return _from_rows(rows, total)
 
 

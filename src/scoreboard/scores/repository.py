@@ -11,7 +11,8 @@ from scoreboard.db import Connection
 # One round trip, one implicit transaction. The counter upsert applies the action's policy on the locked
 # row (ON CONFLICT ... WHERE is re-evaluated on the latest version), the users UPDATE locks the user row
 # (serialising concurrent awards: no lost update) and computes the balance, the INSERT records it.
-# A replayed idempotency key finds `prior`; a concurrent replay fails the unique index instead.
+# A replayed idempotency key finds `prior`; a concurrent replay fails the unique index instead. `b` counts the award on
+# every other board it belongs to, in the period its time falls in (board_scores, migration 0007).
 AWARD = """
 WITH prior AS (
   SELECT id, action_id, points_awarded, balance_after, created_at FROM score_history
@@ -44,10 +45,25 @@ h AS (
                              balance_before, balance_after, idempotency_key)
   SELECT $1, a.id, a.points, $3, $4::inet, $5, u.current_score - a.points, u.current_score, $6 FROM a, u
   RETURNING id, action_id, points_awarded, balance_after, created_at
+),
+b AS (
+  INSERT INTO board_scores AS s (board_id, period, user_id, score, reached_at)
+  SELECT bd.id, p.key, $1, a.points, now()
+  FROM a, u, boards bd,
+       LATERAL (SELECT board_period(bd.period, bd.time_zone, bd.starts_at, bd.ends_at, now()) AS key) p
+  WHERE bd.is_active AND bd.id <> 'global' AND p.key IS NOT NULL
+    AND (bd.action_ids IS NULL OR a.id = ANY (bd.action_ids))
+  ON CONFLICT (board_id, period, user_id) DO UPDATE
+    SET score = s.score + EXCLUDED.score, reached_at = EXCLUDED.reached_at
+  RETURNING board_id, period, score
 )
-SELECT false AS replayed, h.*, u.username FROM h, u
+SELECT false AS replayed, h.*, u.username,
+       (SELECT json_agg(json_build_array(b.board_id, b.period, b.score,
+                        extract(epoch FROM board_period_end(bd.period, bd.time_zone, bd.ends_at, now()))::bigint))
+        FROM b JOIN boards bd ON bd.id = b.board_id) AS boards
+FROM h, u
 UNION ALL
-SELECT true, p.*, NULL FROM prior p
+SELECT true, p.*, NULL, NULL FROM prior p
 """
 
 
@@ -70,7 +86,8 @@ async def prior_award(conn: Connection, user_id: UUID, idempotency_key: str) -> 
     """The award an idempotency key already produced, if any."""
     return await conn.fetchrow(
         """
-        SELECT true AS replayed, id, action_id, points_awarded, balance_after, created_at, NULL AS username
+        SELECT true AS replayed, id, action_id, points_awarded, balance_after, created_at, NULL AS username,
+               NULL AS boards
         FROM score_history WHERE user_id = $1 AND idempotency_key = $2
         """,
         user_id,

@@ -29,7 +29,7 @@ from scoreboard.kit.problems import (
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
 from scoreboard.leaderboard import keys
 from scoreboard.leaderboard import repository as board_repository
-from scoreboard.leaderboard.board import Board, iso_seconds
+from scoreboard.leaderboard.board import Board, PeriodAward, iso_seconds
 from scoreboard.scores import repository
 from scoreboard.scores.audit import AuditWriter, Rejection
 from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate
@@ -181,6 +181,7 @@ async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAward
             action_id=row["action_id"],
             at=row["created_at"],
             history_id=row["id"],
+            periods=_periods(row["boards"], deps.settings.board_period_grace_seconds),
         )
         if applied.rank:
             return _awarded(user_id, row, applied.rank)
@@ -190,6 +191,14 @@ async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAward
     async with deps.pool.acquire() as conn:
         rank = await board_repository.rank_of(conn, row["balance_after"])
     return _awarded(user_id, row, rank)
+
+
+def _periods(counted: str | None, grace: int) -> list[PeriodAward]:
+    """The other boards the award counted on (the statement's `boards` JSON), with when their Redis keys expire."""
+    return [
+        PeriodAward(board_id, period, score, end + grace if end is not None else 0)
+        for board_id, period, score, end in orjson.loads(counted or "[]")
+    ]
 
 
 def _awarded(user_id: UUID, row: asyncpg.Record, rank: int | None) -> ScoreAwarded:
