@@ -8,7 +8,8 @@ The machine is small and noisy, so the figures come with baselines measured in t
 
 Phases: start the service (embedded PostgreSQL and Valkey in a fresh temp folder, or the given URLs), insert the
 players with random scores straight into PostgreSQL, rebuild the board with `scoreboard leaderboard rebuild`, check
-it against PostgreSQL, start the bare app, then load `/healthz`, `/bare`, `/api/leaderboard?limit=10` and
+it against PostgreSQL, start the bare app, then load `/healthz`, `/bare`, `/api/leaderboard?limit=10`,
+`/api/boards/bench-day/entries?limit=10` (a daily board with the same players and scores) and
 `/api/leaderboard/around/{random player}?radius=5` in turn, print the results, stop everything.
 
     .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py            # defaults
@@ -44,7 +45,8 @@ from benchkit.setup import insert_players
 
 TARGET_TOP10_PER_SECOND = 20_000  # DESIGN.md, "Performance notes"
 MAX_SCORE = 50_000  # players get a random score in [0, MAX_SCORE]: spread out, with some ties
-PHASES = ("healthz", "bare", "top", "around")
+PHASES = ("healthz", "bare", "top", "period", "around")
+PERIOD_BOARD = "bench-day"  # a daily board holding the same players and scores as the global board
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -82,6 +84,29 @@ def rebuild(service: Service) -> float:
     return took
 
 
+async def fill_period_board(database_url: str) -> None:
+    """A daily board whose current period holds every player with their global score (rebuilt into Redis next)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO boards (id, name, period) VALUES ($1, $1, 'daily') ON CONFLICT DO NOTHING", PERIOD_BOARD
+        )
+        await conn.execute(
+            """
+            INSERT INTO board_scores (board_id, period, user_id, score, reached_at)
+            SELECT $1, board_period('daily', 'UTC', NULL, NULL, now()), id, current_score,
+                   COALESCE(last_activity_at, created_at)
+            FROM users WHERE is_active
+            ON CONFLICT DO NOTHING
+            """,
+            PERIOD_BOARD,
+        )
+    finally:
+        await conn.close()
+
+
 def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=30) as response:
@@ -112,15 +137,22 @@ async def check_board(service: Service, args: argparse.Namespace, player_ids: li
         await redis.aclose()
     _, top_headers, top_body = http_get(f"{service.base}/api/leaderboard?limit={args.limit}")
     page = json.loads(top_body)
+    _, period_headers, period_body = http_get(f"{service.base}/api/boards/{PERIOD_BOARD}/entries?limit={args.limit}")
+    period_page = json.loads(period_body)
     _, around_headers, around_body = http_get(
         f"{service.base}/api/leaderboard/around/{player_ids[len(player_ids) // 2]}?radius={args.radius}"
     )
-    sources = {top_headers.get("x-scoreboard-source"), around_headers.get("x-scoreboard-source")}
+    sources = {
+        top_headers.get("x-scoreboard-source"),
+        around_headers.get("x-scoreboard-source"),
+        period_headers.get("x-scoreboard-source"),
+    }
     result = {
         "active_users": active,
         "on_board": on_board,
         "total_players": page["totalPlayers"],
-        "top_scores_match": [e["score"] for e in page["entries"]] == [r["current_score"] for r in top],
+        "top_scores_match": [e["score"] for e in page["entries"]] == [r["current_score"] for r in top]
+        and [e["score"] for e in period_page["entries"]] == [r["current_score"] for r in top],
         "around_entries": len(json.loads(around_body)["entries"]),
         "sources": sorted(str(s) for s in sources),
     }
@@ -143,10 +175,11 @@ def summarize(report: dict[str, Any]) -> None:
     runs = {name: report[name] for name in PHASES}
     report["ratios"] = {
         f"{name}_per_{base}": ratio(runs[name]["rate"], runs[base]["rate"])
-        for name in ("top", "around", "bare")
+        for name in ("top", "period", "around", "bare")
         for base in ("bare", "healthz")
         if name != base
     }
+    report["ratios"]["period_per_top"] = ratio(runs["period"]["rate"], runs["top"]["rate"])
     report["target"] = {
         "top10_per_second": TARGET_TOP10_PER_SECOND,
         "met": runs["top"]["rate"] >= TARGET_TOP10_PER_SECOND,
@@ -160,6 +193,7 @@ def markdown(report: dict[str, Any]) -> str:
         "healthz": "`GET /healthz` (service, no I/O)",
         "bare": "`GET /bare` (bare app, one Redis `GET`)",
         "top": f"`GET /api/leaderboard?limit={s['limit']}` (one Lua call)",
+        "period": f"`GET /api/boards/{PERIOD_BOARD}/entries?limit={s['limit']}` (a daily board, one Lua call)",
         "around": f"`GET /api/leaderboard/around/{{random}}?radius={s['radius']}` (one Lua call)",
     }
     lines = [
@@ -183,6 +217,7 @@ def markdown(report: dict[str, Any]) -> str:
     board = report["board"]
     lines += [
         "",
+        f"- A daily board's top {s['limit']} ÷ the global board's: **{fmt(ratios['period_per_top'])}**",
         f"- Target >= {TARGET_TOP10_PER_SECOND:,} top-10 reads/s (DESIGN.md): "
         + ("**met**" if report["target"]["met"] else "**not met**"),
         f"- Board before the load: {'**OK**' if board['ok'] else '**FAILED**'} ({board['on_board']:,} on the board "
@@ -230,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = f"br_{secrets.token_hex(4)}_"
         ids = asyncio.run(insert_players(service.database_url, prefix, args.players, max_score=MAX_SCORE))
         log(f"{len(ids)} players {prefix}* with scores 0-{MAX_SCORE}")
+        asyncio.run(fill_period_board(service.database_url))
         report["settings"]["rebuild_seconds"] = round(rebuild(service), 2)
         report["board"] = asyncio.run(check_board(service, args, ids))
         bare.env["BENCH_REDIS_URL"] = str(service.redis_url)
@@ -239,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["bare"] = run_load("bare", bare, [get_request(bare.port, "/bare")], 200, args, nproc)
         top = [get_request(port, f"/api/leaderboard?limit={args.limit}")]
         report["top"] = run_load("top", service, top, 200, args, nproc)
+        period = [get_request(port, f"/api/boards/{PERIOD_BOARD}/entries?limit={args.limit}")]
+        report["period"] = run_load("period", service, period, 200, args, nproc)
         around = [get_request(port, f"/api/leaderboard/around/{uid}?radius={args.radius}") for uid in ids]
         report["around"] = run_load("around", service, around, 200, args, nproc)
         summarize(report)

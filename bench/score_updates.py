@@ -6,6 +6,10 @@ against the same server processes:
 - `GET /healthz`: a bare FastAPI endpoint (no I/O), the framework ceiling;
 - `pgbench` running the award's own SQL statement (`scoreboard.scores.repository.AWARD`), the database ceiling.
 
+The award phase runs in rounds that alternate the global board alone with four boards (global plus daily, weekly and
+monthly boards, switched on and off in the catalog between phases), so "four boards ÷ global only" compares the same
+build, server processes and data in one sitting.
+
 Phases: start the service (embedded PostgreSQL and Valkey in a fresh temp folder, or the given URLs), create an
 admin with the CLI, log in, create an API key, insert the players straight into PostgreSQL, load `/healthz`, load
 `/api/scores`, check that PostgreSQL and the Redis board agree, run pgbench, print the results, stop everything.
@@ -60,6 +64,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     options.add_common(parser, players=1000, quick_players=200)
     parser.add_argument("--skip-pgbench", action="store_true", help="do not run the pgbench baseline")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="award phases per configuration (global only, four boards), alternated"
+    )
     args = options.finish(parser, parser.parse_args(argv))
     return args
 
@@ -100,6 +107,29 @@ def award_requests(port: int, api_key: str, player_ids: list[str]) -> list[bytes
         )
         requests.append(head.encode() + body)
     return requests
+
+
+PERIOD_BOARDS = (("bench-day", "daily"), ("bench-week", "weekly"), ("bench-month", "monthly"))
+
+
+async def period_boards(database_url: str, active: bool) -> None:
+    """Create the bench's daily, weekly and monthly boards if needed, and switch them on or off."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        for board_id, period in PERIOD_BOARDS:
+            await conn.execute(
+                """
+                INSERT INTO boards (id, name, period, is_active) VALUES ($1, $1, $2, $3)
+                ON CONFLICT (id) DO UPDATE SET is_active = EXCLUDED.is_active
+                """,
+                board_id,
+                period,
+                active,
+            )
+    finally:
+        await conn.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -250,8 +280,19 @@ def award_pgbench(service: Service, setup: Setup, args: argparse.Namespace, root
 # Report
 
 
+def _mean_rate(runs: list[dict[str, Any]]) -> float:
+    return sum(r["rate"] for r in runs) / len(runs)
+
+
 def summarize(report: dict[str, Any]) -> None:
     awards, healthz, pgbench = report["awards"], report["healthz"], report.get("pgbench")
+    report["boards"] = {
+        "global_only_rate": _mean_rate(report["rounds"]["global"]),
+        "four_boards_rate": _mean_rate(report["rounds"]["four"]),
+    }
+    report["boards"]["four_per_global"] = ratio(
+        report["boards"]["four_boards_rate"], report["boards"]["global_only_rate"]
+    )
     report["ratios"] = {
         "awards_per_healthz": ratio(awards["rate"], healthz["rate"]),
         "awards_per_pgbench_tps": ratio(awards["rate"], pgbench["tps"] if pgbench else None),
@@ -291,9 +332,18 @@ def markdown(report: dict[str, Any]) -> str:
             f" ms) | {fmt(pgbench['tps'], 0)} TPS | {fmt(pgbench['p50_ms'])} ms | {fmt(pgbench['p95_ms'])} ms "
             f"| {fmt(pgbench['p99_ms'])} ms | {fmt(pgbench['failed'], 0)} |"
         )
-    ratios, target = report["ratios"], report["target"]
+    for label, key in (("global only", "global"), ("four boards", "four")):
+        for n, run in enumerate(report["rounds"][key], 1):
+            lines.append(
+                f"| `POST /api/scores`, {label}, round {n} | {run['rate']:,.0f} awards/s | {fmt(run['p50_ms'])} ms "
+                f"| {fmt(run['p95_ms'])} ms | {fmt(run['p99_ms'])} ms | {run['error_count']} |"
+            )
+    ratios, target, boards = report["ratios"], report["target"], report["boards"]
     lines += [
         "",
+        f"- Four boards (global, daily, weekly, monthly) ÷ global only, mean of {len(report['rounds']['four'])} "
+        f"alternated rounds each: {boards['four_boards_rate']:,.0f} ÷ {boards['global_only_rate']:,.0f} awards/s "
+        f"= **{fmt(boards['four_per_global'])}**",
         f"- awards/s ÷ healthz req/s = **{fmt(ratios['awards_per_healthz'])}**; "
         f"awards/s ÷ pgbench TPS = **{fmt(ratios['awards_per_pgbench_tps'])}**",
         f"- Target >= {TARGET_AWARDS_PER_SECOND:,} awards/s with p95 <= {TARGET_P95_MS:g} ms: "
@@ -343,8 +393,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         healthz = [get_request(service.port, "/healthz")]
         report["healthz"] = run_load("healthz", service, healthz, 200, args, nproc)
         awards = award_requests(service.port, setup.api_key, setup.player_ids)
-        report["awards"] = run_load("awards", service, awards, 201, args, nproc)
-        report["verification"] = asyncio.run(verify(service, setup, report["awards"]["ok_total_including_warmup"]))
+        assert service.database_url is not None
+        rounds: dict[str, list[dict[str, Any]]] = {"global": [], "four": []}
+        for _ in range(max(args.rounds, 1)):
+            for key, active in (("global", False), ("four", True)):
+                asyncio.run(period_boards(service.database_url, active))
+                rounds[key].append(run_load(f"awards ({key})", service, awards, 201, args, nproc))
+        report["rounds"] = rounds
+        report["awards"] = rounds["global"][0]
+        awarded = sum(run["ok_total_including_warmup"] for runs in rounds.values() for run in runs)
+        report["verification"] = asyncio.run(verify(service, setup, awarded))
         if not args.skip_pgbench:
             report["pgbench"] = award_pgbench(service, setup, args, root, nproc)
         summarize(report)

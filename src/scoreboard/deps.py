@@ -28,53 +28,54 @@ from scoreboard.live.hub import Hub
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.state import State, state_of
 
-# The lifespan's resources (see scoreboard.state).
+# The lifespan's resources (see scoreboard.state). Dependencies are `async def` even when they do not await:
+# FastAPI runs a plain `def` in the thread pool, a thread hop per dependency per request.
 
 
-def _state(conn: HTTPConnection) -> State:
+async def _state(conn: HTTPConnection) -> State:
     return state_of(conn)
 
 
 StateDep = Annotated[State, Depends(_state)]
 
 
-def _settings(state: StateDep) -> Settings:
+async def _settings(state: StateDep) -> Settings:
     return state["settings"]
 
 
-def _pool(state: StateDep) -> db.Pool:
+async def _pool(state: StateDep) -> db.Pool:
     return state["pool"]
 
 
-def _redis(state: StateDep) -> Pipelined:
+async def _redis(state: StateDep) -> Pipelined:
     return state["redis"]
 
 
-def _background_redis(state: StateDep) -> Redis:
+async def _background_redis(state: StateDep) -> Redis:
     return state["background_redis"]
 
 
-def _board(state: StateDep) -> Board:
+async def _board(state: StateDep) -> Board:
     return state["board"]
 
 
-def _catalog(state: StateDep) -> Catalog:
+async def _catalog(state: StateDep) -> Catalog:
     return state["boards"]
 
 
-def _limiter(state: StateDep) -> SlidingWindow:
+async def _limiter(state: StateDep) -> SlidingWindow:
     return state["limiter"]
 
 
-def _hub(state: StateDep) -> Hub:
+async def _hub(state: StateDep) -> Hub:
     return state["hub"]
 
 
-def _audit(state: StateDep) -> AuditWriter:
+async def _audit(state: StateDep) -> AuditWriter:
     return state["audit"]
 
 
-def _api_keys(state: StateDep) -> KeyCache[Principal]:
+async def _api_keys(state: StateDep) -> KeyCache[Principal]:
     return state["api_keys"]
 
 
@@ -92,7 +93,7 @@ ApiKeysDep = Annotated[KeyCache[Principal], Depends(_api_keys)]
 # The transaction: the HTTP edge owns it; what others may see happens after it commits.
 
 
-def _after_commit() -> db.AfterCommit:
+async def _after_commit() -> db.AfterCommit:
     return db.AfterCommit()
 
 
@@ -153,7 +154,7 @@ AdminUser = Annotated[Principal, Depends(_admin_user)]
 # Where the request comes from, and request headers with rules of their own.
 
 
-def _client(conn: HTTPConnection) -> Client:
+async def _client(conn: HTTPConnection) -> Client:
     host = conn.client.host if conn.client else None
     return Client(ip=_address(host) if host else None, user_agent=conn.headers.get("user-agent"))
 
@@ -173,7 +174,7 @@ ClientInfo = Annotated[Client, Depends(_client)]
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
-def _idempotency_key(
+async def _idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(

@@ -37,6 +37,7 @@ class Catalog:
         self._specs: dict[str, Spec] = {}
         self._loaded = float("-inf")
         self._families: dict[tuple[str, str], Board] = {}
+        self._current: dict[str, Period] = {}
 
     async def specs(self, pool: Pool) -> dict[str, Spec]:
         """Every board by id."""
@@ -60,6 +61,14 @@ class Catalog:
     def forget(self) -> None:
         """Reload at the next use (after a change)."""
         self._loaded = float("-inf")
+        self._current.clear()
+
+    def current(self, spec: Spec, now: datetime) -> Period:
+        """The period awards count in now, computed once per period (reads ask for it on every request)."""
+        found = self._current.get(spec.id)
+        if found is None or not _holds(found, now):
+            found = self._current[spec.id] = periods.current(spec, now)
+        return found
 
     def live(self, spec: Spec, period: Period) -> Board:
         """The Redis board of a period (the seed's keys for `global`)."""
@@ -72,6 +81,10 @@ class Catalog:
                 self._families.clear()
             found = self._families[name] = Board(self.redis, self.board.top_n, Family(spec, period).names)
         return found
+
+
+def _holds(period: Period, now: datetime) -> bool:
+    return (period.starts_at is None or period.starts_at <= now) and (period.ends_at is None or now < period.ends_at)
 
 
 @dataclass(frozen=True)
@@ -92,10 +105,11 @@ async def target(catalog: Catalog, pool: Pool, board_id: str, name: str) -> Targ
     """Resolve `current`, `previous` or a period key on a board (404 when either is unknown)."""
     spec = await catalog.spec(pool, board_id)
     now = datetime.now(UTC)
-    found = periods.resolve(spec, name, now)
+    this = catalog.current(spec, now)
+    found = this if name == "current" else periods.resolve(spec, name, now)
     if found is None:
         raise NotFound(f"Board {board_id!r} has no period {name!r}.")
-    is_current = found.key == periods.current(spec, now).key
+    is_current = found.key == this.key
     return Target(spec, found, catalog.live(spec, found) if is_current and spec.is_active else None)
 
 
