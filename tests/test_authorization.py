@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from tests.fixtures.accounts import PASSWORD, Account, admin, login, player, register
 from tests.fixtures.apps import Running
+from tests.fixtures.boards import add_board
 from tests.fixtures.problems import assert_problem
 
 PUBLIC, ANY_CALLER, USER, ADMIN = "public", "any-caller", "user", "admin"
@@ -62,12 +63,27 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/analytics/growth"): ADMIN,
     ("GET", "/api/admin/analytics/top-performers"): ADMIN,
     ("GET", "/api/admin/integrity"): ADMIN,
+    ("GET", "/api/boards"): PUBLIC,
+    ("GET", "/api/boards/{board_id}"): PUBLIC,
+    ("GET", "/api/boards/{board_id}/entries"): PUBLIC,
+    ("GET", "/api/boards/{board_id}/around/{user_id}"): PUBLIC,
+    ("POST", "/api/boards/{board_id}/ranks"): PUBLIC,
+    ("GET", "/api/boards/{board_id}/me"): USER,
+    ("GET", "/api/boards/{board_id}/stream"): PUBLIC,
+    ("GET", "/api/admin/boards"): ADMIN,
+    ("POST", "/api/admin/boards"): ADMIN,
+    ("PATCH", "/api/admin/boards/{board_id}"): ADMIN,
+    ("POST", "/api/admin/boards/{board_id}/deactivate"): ADMIN,
+    ("POST", "/api/admin/boards/{board_id}/backfill"): ADMIN,
 }
 # WebSocket routes (live streams: public; a token or ticket only adds my_rank, tested in tests/live).
-WEBSOCKETS = {"/api/leaderboard/ws": PUBLIC}
+WEBSOCKETS = {"/api/leaderboard/ws": PUBLIC, "/api/boards/{board_id}/ws": PUBLIC}
 KEY_BODY = {"name": "game server", "scopes": ["scores:write"]}
 TARGET_PLACEHOLDER = "victim"
 ACTION = "complete-quest"
+# Boards in URLs: players read the built-in board (where every player has a rank); admins change one made for the
+# test (`global` cannot change).
+READ_BOARD, ADMIN_BOARD = "global", "matrix-board"
 # Valid bodies, so a refusal can only come from authorization and a success proves the route works.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/users/me"): {"metadata": {"team": "red"}},
@@ -77,6 +93,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/scores"): {"actionId": "complete-quest"},
     ("POST", "/api/admin/actions"): {"id": "matrix-action", "name": "Matrix", "points": 3},
     ("PATCH", "/api/admin/actions/{action_id}"): {"points": 11},
+    ("POST", "/api/admin/boards"): {"id": "matrix-new-board", "name": "Matrix", "period": "weekly"},
+    ("PATCH", "/api/admin/boards/{board_id}"): {"name": "Renamed"},
 }
 # Trusted servers name the user they award; players never may.
 BODY_FOR_KEYS: dict[tuple[str, str], dict[str, Any]] = {
@@ -111,6 +129,12 @@ SMUGGLED = [
     {"emailVerified": True},
     {"passwordHash": "$2b$04$" + "a" * 53},
 ]
+
+
+def url_of(path: str, user_id: UUID, key_id: Any) -> str:
+    """A route's path with its parameters filled in."""
+    board = ADMIN_BOARD if path.startswith("/api/admin/boards") else READ_BOARD
+    return path.format(user_id=user_id, key_id=key_id, action_id=ACTION, board_id=board)
 
 
 def assert_unauthorized(response: httpx.Response) -> None:
@@ -173,7 +197,7 @@ async def test_protected_route_refuses_missing_or_bad_credentials(
 ) -> None:
     """Answer 401 with WWW-Authenticate without valid credentials."""
     method, path = route
-    url = path.format(user_id=uuid4(), key_id=uuid4(), action_id=ACTION)
+    url = url_of(path, uuid4(), uuid4())
     for headers in NO_CREDENTIALS:
         assert_unauthorized(await client.request(method, url, json=BODIES.get(route), headers=headers))
 
@@ -189,7 +213,9 @@ async def test_protected_route_serves_only_its_class(
     """Refuse API keys and players where the class says so; serve the others with a 2xx."""
     method, path = route
     victim = await register(client)
-    url = path.format(user_id=victim.id, key_id=api_key["id"], action_id=ACTION)
+    url = url_of(path, victim.id, api_key["id"])
+    if "{board_id}" in path:
+        await add_board(client, boss, ADMIN_BOARD, "daily")
     callers = {"api_key": key_headers(api_key), "player": (await player(client)).headers, "admin": boss.headers}
     # The admin goes last: its success (revoking the very key, deactivating) must not turn a 403 above into a 401.
     for who, headers in callers.items():
@@ -213,7 +239,7 @@ async def test_bearer_and_api_key_together_is_a_bad_request(
 ) -> None:
     """Refuse ambiguous credentials with a 400 instead of picking one."""
     method, path = route
-    url = path.format(user_id=boss.id, key_id=api_key["id"], action_id=ACTION)
+    url = url_of(path, boss.id, api_key["id"])
     headers = {**boss.headers, **key_headers(api_key)}
     assert_problem(await client.request(method, url, json=BODIES.get(route), headers=headers), 400)
 

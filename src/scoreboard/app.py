@@ -104,7 +104,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         audit.start()
         stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
         catalog = Catalog(redis, board, settings.board_catalog_seconds)
-        hub = Hub(background_redis, board, pool, settings, _delivery(settings))
+        hub = Hub(background_redis, board, pool, settings, _delivery(settings), catalog)
         hub.start()
         stack.push_async_callback(hub.close)  # first to close: streams end before what feeds them
         stack.callback(on_exit_signal(hub.begin_drain))

@@ -24,6 +24,7 @@ from tests.fixtures.documented import Documented, undocumented_report
 from tests.fixtures.problems import assert_problem
 
 ACTION = "complete-quest"
+BOARD = "documented-board"  # a board id of the right shape; no such board unless a test makes it
 # A valid body for every operation that takes one, so only the failure under test can refuse it.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/scores"): {"actionId": ACTION},
@@ -38,6 +39,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/admin/actions"): {"id": "documented-action", "name": "Documented", "points": 3},
     ("PATCH", "/api/admin/actions/{action_id}"): {"points": 11},
     ("POST", "/api/admin/api-keys"): {"name": "game server", "scopes": ["scores:write"]},
+    ("POST", "/api/boards/{board_id}/ranks"): {"userIds": [str(uuid4())]},
+    ("POST", "/api/admin/boards"): {"id": BOARD, "name": "Documented", "period": "daily"},
+    ("PATCH", "/api/admin/boards/{board_id}"): {"name": "Renamed"},
 }
 QUERIES: dict[tuple[str, str], dict[str, Any]] = {("GET", "/api/leaderboard/range"): {"min": 0, "max": 10}}
 # Registrations per address: enough for every account these tests make from one address.
@@ -51,7 +55,7 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def url(path: str) -> str:
     """Fill a documented path's parameters with values of the right shape."""
-    return path.format(user_id=uuid4(), key_id=uuid4(), action_id=ACTION)
+    return path.format(user_id=uuid4(), key_id=uuid4(), action_id=ACTION, board_id=BOARD)
 
 
 @dataclass
@@ -163,6 +167,17 @@ async def _taken_by_admin(ctx: Ctx) -> httpx.Response:
     return await ctx.client.post("/api/admin/users", headers=ctx.boss.headers, json=body)
 
 
+def _on_global(ctx: Ctx, method: str, tail: str) -> Awaitable[httpx.Response]:
+    """An admin's call on the built-in board, which cannot change."""
+    body = BODIES.get((method, f"/api/admin/boards/{{board_id}}{tail}"))
+    return ctx.client.request(method, f"/api/admin/boards/global{tail}", headers=ctx.boss.headers, json=body)
+
+
+def _on_unknown_board(ctx: Ctx, method: str, path: str) -> Awaitable[httpx.Response]:
+    """A call on a board that does not exist, as an admin (whose role some of these need)."""
+    return ctx.client.request(method, url(path), headers=ctx.boss.headers, json=BODIES.get((method, path)))
+
+
 def _csv_refused(path: str) -> Provoke:
     return lambda ctx: ctx.client.get(path, headers={**ctx.boss.headers, "Accept": "image/png"})
 
@@ -252,10 +267,43 @@ FAILURES: list[tuple[str, str, int, Provoke]] = [
         ("GET", f"/api/admin/analytics/{name}", 406, _csv_refused(f"/api/admin/analytics/{name}"))
         for name in ("top-actions", "daily", "growth", "top-performers")
     ],
+    *[
+        (method, path, 404, lambda c, method=method, path=path: _on_unknown_board(c, method, path))
+        for method, path in [
+            ("GET", "/api/boards/{board_id}"),
+            ("GET", "/api/boards/{board_id}/entries"),
+            ("POST", "/api/boards/{board_id}/ranks"),
+            ("GET", "/api/boards/{board_id}/me"),
+            ("GET", "/api/boards/{board_id}/stream"),
+            ("PATCH", "/api/admin/boards/{board_id}"),
+            ("POST", "/api/admin/boards/{board_id}/deactivate"),
+            ("POST", "/api/admin/boards/{board_id}/backfill"),
+        ]
+    ],
+    (
+        "GET",
+        "/api/boards/{board_id}/around/{user_id}",
+        404,
+        lambda c: c.client.get(f"/api/boards/global/around/{uuid4()}"),
+    ),
+    (
+        "POST",
+        "/api/admin/boards",
+        409,
+        lambda c: c.client.post(
+            "/api/admin/boards", headers=c.boss.headers, json={"id": "global", "name": "Again", "period": "daily"}
+        ),
+    ),
+    ("PATCH", "/api/admin/boards/{board_id}", 409, lambda c: _on_global(c, "PATCH", "")),
+    ("POST", "/api/admin/boards/{board_id}/deactivate", 409, lambda c: _on_global(c, "POST", "/deactivate")),
+    ("POST", "/api/admin/boards/{board_id}/backfill", 409, lambda c: _on_global(c, "POST", "/backfill")),
 ]
 # Provoked where the conditions are easier to build than here.
 ELSEWHERE = {
     ("GET", "/api/leaderboard/stream", 429): "tests/live/test_stream.py::test_one_address_cannot_take_every_slot",
+    ("GET", "/api/boards/{board_id}/stream", 429): (
+        "tests/live/test_board_streams.py::test_stream_caps_count_board_streams_too"
+    ),
     ("GET", "/readyz", 503): "test_with_the_stores_down_every_operation_that_uses_them_is_a_503",
 }
 

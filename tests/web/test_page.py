@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from tests.fixtures.accounts import PASSWORD, Account, player
+from tests.fixtures.accounts import PASSWORD, Account, admin, player
+from tests.fixtures.boards import add_board
 from tests.fixtures.browser import chromium, needs_chromium
 from tests.fixtures.served import Service
 
@@ -193,3 +196,72 @@ async def test_only_the_leader_s_rank_is_gold_around_me_too(service: Service, pa
     assert await colour(board.nth(0)) == gold
     assert [await colour(board.nth(n)) for n in range(1, 5)] == [await colour(around.nth(0))] * 4
     assert gold not in [await colour(around.nth(n)) for n in range(3)]
+
+
+async def test_pick_a_board_see_it_live_its_last_winners_and_my_rank_on_each_board(
+    service: Service, page: Any, db: asyncpg.Connection
+) -> None:
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=service.base) as http:
+        boss = await admin(http, db)
+        today = await add_board(http, boss, "today", "daily", name="Today")
+        await add_board(http, boss, "unlocks", "weekly", name="Unlocks", actions=["achievement-unlock"])
+        me, rival, champion = await player(http), await player(http), await player(http)
+        await award(http, me)  # today: me 10
+        await award(http, rival, times=2)  # today: rival 20
+        # Yesterday's standings, as the award statement would have left them.
+        yesterday = (date.fromisoformat(today["currentPeriod"]) - timedelta(days=1)).isoformat()
+        await db.execute(
+            "INSERT INTO board_scores (board_id, period, user_id, score, reached_at)"
+            " VALUES ('today', $1, $2, 70, now() - interval '1 day')",
+            yesterday,
+            champion.id,
+        )
+
+        await page.goto(service.base + "/")
+        await page.fill("#login-form input[name=login]", me.username)
+        await page.fill("#login-form input[name=password]", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await expect(page.locator("#my-name")).to_have_text(me.username)
+        picker = page.locator("#picker button")
+        await expect(picker).to_have_text(["All time", "Today", "Unlocks"])
+        await expect(page.locator("#winners")).to_be_hidden()  # all time has no last period
+
+        await page.click('#picker button[data-board="today"]')
+        assert page.url.endswith("#board=today")
+        await expect(page.locator('#picker button[data-board="today"]')).to_have_attribute("aria-selected", "true")
+        await expect(page.locator("#board-name")).to_have_text("Today")
+        await expect(page.locator("#period")).to_have_text(today["currentPeriod"])
+        rows = page.locator("#board li")
+        await expect(rows.locator(".name")).to_have_text([rival.username, me.username], timeout=5_000)
+        await expect(page.locator("#winners-list li .name")).to_have_text([champion.username])
+        await expect(page.locator("#winners-period")).to_have_text(f"({yesterday})")
+
+        # My rank on each board; none yet on the one that counts only unlocks.
+        mine = page.locator("#my-boards li")
+        await expect(mine.locator(".name")).to_have_text(["All time", "Today", "Unlocks"])
+        await expect(mine.locator(".place")).to_have_text(["#2 · 10", "#2 · 10", "not ranked yet"])
+        await expect(page.locator('#my-boards li[data-board="today"]')).to_have_class("chosen")
+
+        # Awards through the API move the board's row live, and my rank on it.
+        body = await award(http, me, times=2)
+        assert body["newScore"] == 30  # on the global board; on today's as well, its first award came after it began
+        row = page.locator(f'#board li[data-id="{me.id}"]')
+        await expect(row.locator(".score")).to_have_text("30", timeout=2_000)
+        await expect(row.locator(".rank")).to_have_text("#1", timeout=2_000)
+        await expect(rows.locator(".name")).to_have_text([me.username, rival.username])
+        await expect(mine.locator(".place")).to_have_text(["#1 · 30", "#1 · 30", "not ranked yet"])
+
+        await page.click('#picker button[data-board="global"]')
+        await expect(page.locator("#board-name")).to_have_text("All time")
+        await expect(page.locator("#winners")).to_be_hidden()
+        await expect(rows.first.locator(".score")).to_have_text("30")
+
+        # The choice is in the URL: back to it, then a reload, opens that board again.
+        await page.go_back()
+        assert page.url.endswith("#board=today")
+        await page.reload()
+        await expect(page.locator('#picker button[data-board="today"]')).to_have_attribute("aria-selected", "true")
+        await expect(rows.locator(".name")).to_have_text([me.username, rival.username], timeout=5_000)
+        await expect(page.locator("#winners-list li .name")).to_have_text([champion.username])

@@ -19,6 +19,8 @@ from scoreboard.live.events import Event
 log = logging.getLogger(__name__)
 Send = Callable[[Any], Coroutine[Any, Any, None]]
 Kind = Literal["sse", "ws"]
+# Queued by `then_snapshot`: where the drainer takes a snapshot (from the new source), after what was queued before.
+SNAPSHOT_DUE = Event(0, "snapshot_due", {})
 PINGS = ("ping", '{"type":"ping"}')  # what a WebSocket client may send to get a `pong`
 
 
@@ -176,6 +178,19 @@ class Client:
             self._needs_snapshot = True
             self._backlog()
 
+    def then_snapshot(self, snapshot: Callable[[], Awaitable[Event]]) -> None:
+        """After what is on its way (a period's end), send a snapshot from `snapshot`, its source from now on."""
+        if self._closing is not None:
+            return
+        self._snapshot = snapshot
+        if self._needs_snapshot:  # nothing of the old source was sent yet: the new snapshot alone is its state
+            self._queue = None
+        elif self._queue:  # behind the queued events: the snapshot must not overtake them
+            self._queue.append(SNAPSHOT_DUE)
+        else:
+            self._needs_snapshot = True
+            self._backlog()
+
     def close(self, reason: str) -> None:
         """End the stream with a reconnect hint once what is in flight is out."""
         if self._closing is None:
@@ -240,6 +255,9 @@ class Client:
                 else:
                     assert self._queue is not None
                     event = self._queue.popleft()
+                    if event is SNAPSHOT_DUE:
+                        self._needs_snapshot = True
+                        continue
                     if event.id and event.id <= self._floor:
                         continue  # covered by a snapshot sent since it was queued
                     self._floor = max(self._floor, event.id)

@@ -11,6 +11,7 @@ from scoreboard.leaderboard.board import Page, iso_seconds
 from scoreboard.leaderboard.messages import rows
 
 HEARTBEAT_SSE = b": heartbeat\n\n"
+MAX_LIMIT = 100  # the largest board a stream may ask for
 
 
 class Event:
@@ -90,12 +91,13 @@ def reconnect(reason: str, retry_ms: int) -> Event:
     return Event.build("reconnect", reason=reason, retryMs=retry_ms)
 
 
-def snapshot(event_id: int, page: Page, source: str) -> Event:
-    """The board as it is now; `event_id` is the last update it already reflects."""
+def snapshot(event_id: int, page: Page, source: str, **board: Any) -> Event:
+    """The board as it is now; `event_id` is the last update it already reflects (`board`: which board and period)."""
     return Event.build(
         "snapshot",
         event_id,
         eventId=event_id,  # also when 0 (no award published yet), unlike the SSE `id:` line
+        **board,
         leaderboard=rows(page),
         totalPlayers=page.total,
         source=source,

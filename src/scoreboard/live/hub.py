@@ -9,13 +9,17 @@ import os
 import socket
 import time
 from collections import Counter, deque
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeVar
 from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from scoreboard.boards.periods import Spec
+from scoreboard.boards.service import Catalog
 from scoreboard.config import Settings
 from scoreboard.db import Pool
 from scoreboard.kit.periodic import Periodic
@@ -23,17 +27,20 @@ from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.leaderboard.messages import rank_after, rows
 from scoreboard.live import events, sessions
+from scoreboard.live.boards import Audience, Boards
 from scoreboard.live.client import Client, Limits
 from scoreboard.live.delivery import Delivery
-from scoreboard.live.events import Event
+from scoreboard.live.events import MAX_LIMIT, Event
 
 log = logging.getLogger(__name__)
-MAX_LIMIT = 100  # the largest board a stream may ask for
 RANK_CHUNK = 100
 SNAPSHOT_REUSE_SECONDS = 0.25
 FLUSH_DELAY_SECONDS = 0.05
 BEAT_SLICE = 1000  # streams per heartbeat write between yields to the loop
 BEAT_PARTS = 15  # ticks per heartbeat period (one a second at 15 s), each for the streams of one part
+# A period ends for its live clients this long after its last instant: an award whose transaction began before the
+# boundary commits (and counts in the old period) a moment after it.
+ROLL_SETTLE = timedelta(seconds=2)
 K = TypeVar("K")
 
 
@@ -47,7 +54,9 @@ def _drop(counter: Counter[K], key: K) -> None:
 class Hub:
     """Subscribe once, keep a ring of recent events for resumes, write each event to every client."""
 
-    def __init__(self, redis: Redis, board: Board, pool: Pool, settings: Settings, delivery: Delivery) -> None:
+    def __init__(
+        self, redis: Redis, board: Board, pool: Pool, settings: Settings, delivery: Delivery, catalog: Catalog
+    ) -> None:
         self.redis = redis
         self.board = board
         self.pool = pool
@@ -60,7 +69,9 @@ class Hub:
             settings.stream_max_lifetime_seconds,
             settings.stream_retry_ms,
         )
-        self.clients: set[Client] = set()
+        self.clients: set[Client] = set()  # every stream: the global board's and the other boards'
+        self._global: set[Client] = set()  # the global board's
+        self.boards = Boards(catalog, pool, settings.stream_replay_events)
         self.delivery = delivery
         self.subscribed = asyncio.Event()
         self.draining = False
@@ -87,6 +98,7 @@ class Hub:
         self._saving: list[Client] = []
         self._closed: list[Client] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._rolling: asyncio.Task[None] | None = None
         self.beat_slice = BEAT_SLICE
 
     def start(self) -> None:
@@ -101,6 +113,8 @@ class Hub:
         if self._flusher is not None:  # the sessions of the streams just ended are deleted, not left to expire
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._flusher), 2)
+        if self._rolling is not None:
+            self._rolling.cancel()
         try:
             await self._ticker.stop()
             if self._listener is not None:
@@ -135,19 +149,35 @@ class Hub:
         cap = self.settings.stream_max_per_ip
         return bool(cap and ip and self._per_ip[ip] >= cap)
 
-    def attach(self, client: Client, last_event_id: int | None) -> None:
-        """Add a client; it opens with the events it missed if all are held, else with a snapshot."""
-        self.delivery.attach(client)
-        client.start(self._replay_after(last_event_id), last_event_id)
+    def audience(self, spec: Spec | None) -> tuple[Audience | None, Callable[[], Awaitable[Event]]]:
+        """Where a stream of this board (None: the global one) belongs, and where its snapshots come from."""
+        if spec is None:
+            return None, self.snapshot
+        audience = self.boards.audience(spec, self.last_id)
+        return audience, partial(self.board_snapshot, audience)
+
+    async def board_snapshot(self, audience: Audience) -> Event:
+        """The top of a board's period now."""
+        return await self.boards.snapshot(audience, self.last_id or 0)
+
+    def attach(self, client: Client, last_event_id: int | None, audience: Audience | None = None) -> None:
+        """Add a client (of `audience`, else of the global board); it opens with the events it missed, or a snapshot."""
+        if audience is None:
+            self.delivery.attach(client)  # the accelerator's roster: clients of every global event
+            client.start(self._replay_after(last_event_id), last_event_id)
+            self._global.add(client)
+            self._limits[client.limit] += 1
+            if client.user_id is not None:
+                self._by_user.setdefault(client.user_id, set()).add(client)
+        else:
+            client.start(audience.replay_after(last_event_id, self.last_id), last_event_id)
+            self.boards.join(client, audience)
         if self.draining:  # it passed the door just as shutdown began
             client.close("shutdown")
         self.clients.add(client)
         self._empty.clear()
-        self._limits[client.limit] += 1
         if client.ip:
             self._per_ip[client.ip] += 1
-        if client.user_id is not None:
-            self._by_user.setdefault(client.user_id, set()).add(client)
         self._saving.append(client)
         self._schedule_flush()
 
@@ -155,15 +185,17 @@ class Hub:
         """Forget a client."""
         self.clients.discard(client)
         self.delivery.detach(client)
-        _drop(self._limits, client.limit)
         if client.ip:
             _drop(self._per_ip, client.ip)
-        if client.user_id is not None:
-            group = self._by_user.get(client.user_id)
-            if group is not None:
-                group.discard(client)
-                if not group:
-                    del self._by_user[client.user_id]
+        if self.boards.leave(client) is None:
+            self._global.discard(client)
+            _drop(self._limits, client.limit)
+            if client.user_id is not None:
+                group = self._by_user.get(client.user_id)
+                if group is not None:
+                    group.discard(client)
+                    if not group:
+                        del self._by_user[client.user_id]
         if not self.clients:
             self._empty.set()
         self._closed.append(client)
@@ -263,6 +295,7 @@ class Hub:
         self._ring.clear()
         self.last_id = None
         self._version += 1
+        self.boards.resync()
         if self.clients:
             log.info("live updates: %s; sending %d client(s) a fresh snapshot", why, len(self.clients))
         for client in tuple(self.clients):
@@ -282,8 +315,23 @@ class Hub:
         self.last_id = event.id
         self._version += 1
         await self._widen(event)
-        self.delivery.broadcast(event, self.clients, everyone=True)
-        self._ranks_after(event)
+        self.delivery.broadcast(event, self._global, everyone=True)
+        self._ranks_after(event, self._by_user)
+        if self.boards.audiences:
+            await self._boards_after(event)
+
+    async def _boards_after(self, event: Event) -> None:
+        """Give each board audience the award's effect on its period (its clients only)."""
+        self.boards.follow(event.id)
+        for audience, update in await self.boards.derive(event):
+            if update is None:  # its top could not be read: the clients start afresh from a snapshot
+                audience.missed(event.id)
+                for client in tuple(audience.clients):
+                    client.resnapshot()
+                continue
+            audience.keep(update)
+            self.delivery.broadcast(update, audience.clients, everyone=False)
+            self._ranks_after(update, audience.by_user)
 
     async def _widen(self, event: Event) -> None:
         board = event.payload.get("leaderboard")
@@ -294,10 +342,10 @@ class Hub:
             except Exception as exc:  # the event still goes out with its own top 10
                 log.warning("live updates: no wide board for this event (%r)", exc)
 
-    def _ranks_after(self, event: Event) -> None:
+    def _ranks_after(self, event: Event, by_user: dict[UUID, set[Client]]) -> None:
         """Tell signed-in clients whose rank this award changed (scores only rise: count who was passed)."""
-        if self._by_user:
-            for group in self._by_user.values():
+        if by_user:
+            for group in by_user.values():
                 for client in group:
                     self._apply(client, event)
 
@@ -323,16 +371,23 @@ class Hub:
         client.push(Event.build("my_rank", userId=str(client.user_id), rank=rank, score=score, timestamp=now))
 
     async def check_ranks(self, clients: list[Client]) -> None:
-        """Ask the board for these clients' ranks and tell those that changed (or were never told)."""
-        by_user: dict[UUID, list[Client]] = {}
+        """Ask each client's board for these clients' ranks and tell those that changed (or were never told)."""
+        groups: dict[Audience | None, dict[UUID, list[Client]]] = {}
         for client in clients:
             if client.user_id is not None:
-                by_user.setdefault(client.user_id, []).append(client)
+                groups.setdefault(self.boards.of(client), {}).setdefault(client.user_id, []).append(client)
+        for audience, by_user in groups.items():
+            if audience is None:
+                await self._check_ranks(self.board, self._ring, by_user)
+            else:
+                await self._check_ranks(audience.board, audience.ring, by_user)
+
+    async def _check_ranks(self, board: Board, ring: deque[Event], by_user: dict[UUID, list[Client]]) -> None:
         users = list(by_user)
         for start in range(0, len(users), RANK_CHUNK):
-            as_of, page = await self.board.ranks_at(users[start : start + RANK_CHUNK])
+            as_of, page = await board.ranks_at(users[start : start + RANK_CHUNK])
             # Events that arrived while the read was under way are newer than it: replay them on top.
-            newer = [e for e in self._ring if e.id > as_of] if self.last_id is not None and self.last_id > as_of else []
+            newer = [e for e in ring if e.id > as_of] if self.last_id is not None and self.last_id > as_of else []
             for entry in page.entries:
                 for client in by_user.get(entry.user_id, ()):
                     if as_of < client.rank_as_of and not newer:
@@ -365,3 +420,46 @@ class Hub:
             self.delivery.broadcast(beat, beating[start : start + self.beat_slice], everyone=False)
         self._saving.extend(clients)
         self._schedule_flush()
+        # Periods end on this clock, with no job of their own; in a task: a slow PostgreSQL must not stall heartbeats.
+        settled = datetime.now(UTC) - ROLL_SETTLE
+        if self._rolling is None and self.boards.finished(settled):
+            self._rolling = asyncio.get_running_loop().create_task(self._roll_once(settled))
+
+    async def _roll_once(self, now: datetime) -> None:
+        try:
+            await self.roll(now)
+        except Exception:
+            log.exception("live boards: failed to end a period")
+        finally:
+            self._rolling = None
+
+    async def roll(self, now: datetime) -> None:
+        """End the periods over at `now`: `period_end` to their clients, then a snapshot of the board's next period."""
+        finished = self.boards.finished(now)
+        for audience in finished:
+            audience.ended = True
+            spec = await self.boards.spec_now(audience.spec)
+            after = self.boards.audience(spec, self.last_id, now) if spec is not None else None
+            if after is audience:  # a season that ended: its final standings stay what its clients see
+                after = None
+            end = await self.boards.final(audience, after.period.key if after else None) if audience.clients else None
+            for client in tuple(audience.clients):
+                if end is not None:
+                    client.push(end)
+                if spec is None:
+                    client.close("board_closed")  # removed or deactivated meanwhile: a reconnect gets its 404
+                elif after is not None:
+                    self._move(client, after)
+            if spec is None or after is not None:
+                self.boards.drop(audience)
+        if finished:
+            self._schedule_flush()  # the moved players' ranks in their new period
+
+    def _move(self, client: Client, audience: Audience) -> None:
+        """Put a client in another period's audience: it gets that period's snapshot next, then its events."""
+        self.boards.leave(client)
+        self.boards.join(client, audience)
+        client.rank, client.score, client.rank_as_of = None, None, 0
+        client.then_snapshot(partial(self.board_snapshot, audience))
+        if client.user_id is not None:
+            self._saving.append(client)

@@ -1,25 +1,41 @@
-"""Live board: `GET /api/leaderboard/stream` (SSE), `/api/leaderboard/ws` (WebSocket), stream tickets."""
+"""Live boards: `GET /api/leaderboard/stream` (SSE), `/ws` (WebSocket), stream tickets; every board's twins."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, WebSocket, status
+from fastapi import APIRouter, Header, Path, Query, WebSocket, status
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
+from scoreboard.auth.principal import Principal
+from scoreboard.boards.periods import GLOBAL, Spec
 from scoreboard.deps import ClientInfo, CurrentUser, HubDep, OptionalCaller, RedisDep
 from scoreboard.kit.openapi import answers
-from scoreboard.kit.problems import BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from scoreboard.kit.pipelined import Pipelined
+from scoreboard.kit.problems import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 from scoreboard.kit.routing import Route
 from scoreboard.live import events, service
+from scoreboard.live.boards import Audience
 from scoreboard.live.client import Client
-from scoreboard.live.hub import MAX_LIMIT, Hub
+from scoreboard.live.events import MAX_LIMIT
+from scoreboard.live.hub import Hub
 from scoreboard.live.schemas import StreamTicket
 
-router = APIRouter(prefix="/api/leaderboard", tags=["live"], route_class=Route)
+leaderboard = APIRouter(prefix="/api/leaderboard", tags=["live"], route_class=Route)
+boards = APIRouter(prefix="/api/boards", tags=["live"], route_class=Route)
+BoardId = Annotated[
+    str, Path(min_length=1, max_length=64, description="The board's id (`global`: the /api/leaderboard stream)")
+]
 StreamLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows of the board to keep live")]
 Ticket = Annotated[str | None, Query(max_length=200, description="From POST /api/leaderboard/stream-ticket")]
 LastEventIdQuery = Annotated[
@@ -51,9 +67,24 @@ def _event_id(value: str | None) -> int | None:
     return int(value) if value is not None and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
-async def _serve(hub: Hub, client: Client, last_event_id: int | None, receive: Any) -> None:
+async def _open(
+    hub: Hub, redis: Pipelined, principal: Principal | None, ip: str | None, ticket: str | None, board_id: str
+) -> tuple[UUID | None, Spec | None]:
+    """Check a new stream: room for it, its board (None: the global one), and whose it is."""
+    _refuse_if_no_room(hub, ip)
+    spec = None
+    if board_id != GLOBAL:
+        spec = await hub.boards.catalog.spec(hub.pool, board_id)
+        if not spec.is_active:
+            raise NotFound(f"Board {board_id!r} is not active.")
+    return await service.stream_owner(redis, principal, ticket), spec
+
+
+async def _serve(
+    hub: Hub, client: Client, last_event_id: int | None, receive: Any, audience: Audience | None = None
+) -> None:
     """Run a client from attach to detach in the connection's own handler (no task of its own while it keeps up)."""
-    hub.attach(client, last_event_id)
+    hub.attach(client, last_event_id, audience)
     try:
         await client.serve(receive)
     finally:
@@ -65,42 +96,52 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: Hub, owner: UUID | None, limit: int, last_event_id: int | None, ip: str | None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        owner: UUID | None,
+        limit: int,
+        last_event_id: int | None,
+        ip: str | None,
+        spec: Spec | None = None,
+    ) -> None:
         super().__init__()
         self.hub, self.owner, self.limit, self.last_event_id, self.ip = hub, owner, limit, last_event_id, ip
+        self.spec = spec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub = self.hub
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         opening = f"retry: {hub.settings.stream_retry_ms}\n: scoreboard live board\n\n".encode()
         await send({"type": "http.response.body", "body": opening, "more_body": True})
+        audience, snapshot = hub.audience(self.spec)
         client = hub.delivery.client(
             scope,
             kind="sse",
             send=send,
             limit=self.limit,
             limits=hub.client_limits,
-            snapshot=hub.snapshot,
+            snapshot=snapshot,
             user_id=self.owner,
             ip=self.ip,
         )
-        await _serve(hub, client, self.last_event_id, receive)
+        await _serve(hub, client, self.last_event_id, receive, audience)
 
 
-@router.get(
+STREAM_ANSWERS = answers(
+    (BadRequest, "A ticket and credentials, or a bearer token and an API key, together"),
+    (Unauthorized, "Bad credentials, or a ticket unknown, used or expired"),
+    (TooManyRequests, "Too many streams from this address"),
+    (ServiceUnavailable, "No room, or shutting down; retry elsewhere"),
+)
+
+
+@leaderboard.get(
     "/stream",
     summary="The live board as Server-Sent Events",
     response_class=EventStream,
     status_code=status.HTTP_200_OK,
-    responses={
-        200: {"content": {"text/event-stream": {}}},
-        **answers(
-            (BadRequest, "A ticket and credentials, or a bearer token and an API key, together"),
-            (Unauthorized, "Bad credentials, or a ticket unknown, used or expired"),
-            (TooManyRequests, "Too many streams from this address"),
-            (ServiceUnavailable, "No room, or shutting down; retry elsewhere"),
-        ),
-    },
+    responses={200: {"content": {"text/event-stream": {}}}, **STREAM_ANSWERS},
 )
 async def stream(
     hub: HubDep,
@@ -113,12 +154,43 @@ async def stream(
     last_event_id_query: LastEventIdQuery = None,
 ) -> EventStream:
     """`snapshot`, then `score_update` events (the seed's format); with a token or ticket also `my_rank`."""
-    _refuse_if_no_room(hub, client.ip)
-    owner = await service.stream_owner(redis, principal, ticket)
+    owner, _ = await _open(hub, redis, principal, client.ip, ticket, GLOBAL)
     return EventStream(hub, owner, limit, _event_id(last_event_id or last_event_id_query), client.ip)
 
 
-@router.post("/stream-ticket", status_code=status.HTTP_201_CREATED, summary="A one-use ticket to open my stream")
+@boards.get(
+    "/{board_id}/stream",
+    summary="A board's live current period as Server-Sent Events",
+    response_class=EventStream,
+    status_code=status.HTTP_200_OK,
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **STREAM_ANSWERS,
+        **answers((NotFound, "No such board, or it is not active")),
+    },
+)
+async def board_stream(
+    board_id: BoardId,
+    hub: HubDep,
+    redis: RedisDep,
+    principal: OptionalCaller,
+    client: ClientInfo,
+    limit: StreamLimit = 10,
+    ticket: Ticket = None,
+    last_event_id: LastEventIdHeader = None,
+    last_event_id_query: LastEventIdQuery = None,
+) -> EventStream:
+    """As /api/leaderboard/stream, for the board's current period: events carry `boardId` and `period`.
+
+    `snapshot` (with `periodStartsAt`, `periodEndsAt`), `score_update` (the player's score and rank on this board),
+    with a token or ticket `my_rank`; when the period ends, `period_end` (its final top) and the next period's
+    `snapshot`. `global` is the /api/leaderboard stream itself.
+    """
+    owner, spec = await _open(hub, redis, principal, client.ip, ticket, board_id)
+    return EventStream(hub, owner, limit, _event_id(last_event_id or last_event_id_query), client.ip, spec)
+
+
+@leaderboard.post("/stream-ticket", status_code=status.HTTP_201_CREATED, summary="A one-use ticket to open my stream")
 async def stream_ticket(user: CurrentUser, hub: HubDep, redis: RedisDep) -> StreamTicket:
     """EventSource cannot send headers: pass this as `?ticket=` within its lifetime, once."""
     if user.user_id is None or user.session_id is None:
@@ -127,7 +199,7 @@ async def stream_ticket(user: CurrentUser, hub: HubDep, redis: RedisDep) -> Stre
     return StreamTicket(ticket=await service.issue_ticket(redis, user, ttl), expires_in=ttl)
 
 
-@router.websocket("/ws")
+@leaderboard.websocket("/ws")
 async def websocket_stream(
     websocket: WebSocket,
     hub: HubDep,
@@ -142,8 +214,37 @@ async def websocket_stream(
 
     Refusals (bad query, credentials, no room) are HTTP problem+json answers to the handshake.
     """
-    _refuse_if_no_room(hub, client.ip)
-    owner = await service.stream_owner(redis, principal, ticket)
+    owner, _ = await _open(hub, redis, principal, client.ip, ticket, GLOBAL)
+    await _websocket(websocket, hub, owner, limit, _event_id(last_event_id), client.ip, None)
+
+
+@boards.websocket("/{board_id}/ws")
+async def board_websocket(
+    websocket: WebSocket,
+    board_id: BoardId,
+    hub: HubDep,
+    redis: RedisDep,
+    principal: OptionalCaller,
+    client: ClientInfo,
+    limit: StreamLimit = 10,
+    ticket: Ticket = None,
+    last_event_id: LastEventIdQuery = None,
+) -> None:
+    """A board's live period over a WebSocket: the events of its SSE stream, as JSON text messages."""
+    owner, spec = await _open(hub, redis, principal, client.ip, ticket, board_id)
+    await _websocket(websocket, hub, owner, limit, _event_id(last_event_id), client.ip, spec)
+
+
+async def _websocket(
+    websocket: WebSocket,
+    hub: Hub,
+    owner: UUID | None,
+    limit: int,
+    last_event_id: int | None,
+    ip: str | None,
+    spec: Spec | None,
+) -> None:
+    """Serve an accepted stream's events over the WebSocket until either side ends it."""
     await websocket.accept()
 
     async def send(message: Any) -> None:
@@ -162,6 +263,7 @@ async def websocket_stream(
         except RuntimeError:  # receive after the disconnect message
             return {"type": "websocket.disconnect"}
 
+    audience, snapshot = hub.audience(spec)
     live = hub.delivery.client(
         websocket.scope,
         kind="ws",
@@ -169,8 +271,14 @@ async def websocket_stream(
         finish=finish,
         limit=limit,
         limits=hub.client_limits,
-        snapshot=hub.snapshot,
+        snapshot=snapshot,
         user_id=owner,
-        ip=client.ip,
+        ip=ip,
     )
-    await _serve(hub, live, _event_id(last_event_id), receive)
+    await _serve(hub, live, last_event_id, receive, audience)
+
+
+# The board streams sit under /api/boards; both routers are included where the live router always was.
+router = APIRouter()
+router.include_router(leaderboard)
+router.include_router(boards)

@@ -1,4 +1,4 @@
-// The live leaderboard page: top 10 over Server-Sent Events, and a signed-in player's own corner.
+// The live leaderboard page: any board's top 10 over Server-Sent Events, and a signed-in player's own corner.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +13,9 @@ const tokens = {
 };
 let me = null; // the signed-in user, or null
 let totalPlayers = null;
+const GLOBAL = { id: "global", name: "All time", period: "all_time" }; // the seed's board, served by its own stream
+const boards = { list: [GLOBAL], chosen: GLOBAL };
+const WINNERS = { daily: "Yesterday's winners", weekly: "Last week's winners", monthly: "Last month's winners" };
 
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP: JSON in and out; problem+json errors become readable messages; one token refresh on 401
@@ -123,6 +126,71 @@ function renderRows(list, rows) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Boards: the picker (remembered in the URL as #board=ID) and the last period's winners of boards that roll
+
+const boardPath = (board) => `/api/boards/${encodeURIComponent(board.id)}`;
+
+function boardInHash() {
+  const match = /(?:^#|&)board=([^&]*)/.exec(location.hash);
+  return match ? decodeURIComponent(match[1]) : GLOBAL.id;
+}
+
+async function loadBoards() {
+  try {
+    const found = (await api("/api/boards")).boards;
+    boards.list = found.some((board) => board.id === GLOBAL.id) ? found : [GLOBAL, ...found];
+  } catch { /* the global board still works: its stream is the seed's */ }
+  $("picker").replaceChildren(...boards.list.map((board) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "tab");
+    button.dataset.board = board.id;
+    button.textContent = board.name;
+    if (board.description) button.title = board.description;
+    button.addEventListener("click", () => { location.hash = `board=${encodeURIComponent(board.id)}`; });
+    return button;
+  }));
+}
+
+function selectBoard(id) {
+  const board = boards.list.find((b) => b.id === id) ?? GLOBAL;
+  const changed = board.id !== boards.chosen.id;
+  boards.chosen = board;
+  for (const button of $("picker").children) {
+    button.setAttribute("aria-selected", String(button.dataset.board === board.id));
+  }
+  $("board-name").textContent = board.name;
+  $("period").textContent = "";
+  for (const li of $("my-boards").children) li.classList.toggle("chosen", li.dataset.board === board.id);
+  if (changed) {
+    totalPlayers = null;
+    live.lastId = null; // event ids resume one stream, not another board's
+    $("board").replaceChildren();
+  }
+  refreshWinners();
+  return changed;
+}
+
+async function refreshWinners() {
+  const board = boards.chosen;
+  $("winners").hidden = !(board.period in WINNERS);
+  if ($("winners").hidden) return;
+  $("winners-title").firstChild.textContent = `${WINNERS[board.period]} `;
+  try {
+    const page = await api(`${boardPath(board)}/entries?period=previous&limit=3`);
+    if (board === boards.chosen) renderWinners(page.entries, page.period);
+  } catch {
+    if (board === boards.chosen) renderWinners([], null);
+  }
+}
+
+function renderWinners(rows, period) {
+  $("winners-period").textContent = period ? `(${period})` : "";
+  renderRows($("winners-list"), rows);
+  $("winners-empty").hidden = rows.length > 0;
+}
+
 function renderBoard(rows, total) {
   if (typeof total === "number") totalPlayers = total;
   const players = totalPlayers === 1 ? "player" : "players";
@@ -153,7 +221,8 @@ async function connectLive() {
   if (live.source) live.source.close();
   live.source = null;
   const generation = ++live.generation; // a later call supersedes this one, even if it finishes first
-  let url = "/api/leaderboard/stream?limit=10";
+  const board = boards.chosen;
+  let url = `${board.id === GLOBAL.id ? "/api/leaderboard" : boardPath(board)}/stream?limit=10`;
   if (tokens.access) {
     try {
       const { ticket } = await api("/api/leaderboard/stream-ticket", { method: "POST", auth: true });
@@ -183,6 +252,7 @@ async function connectLive() {
   source.addEventListener("snapshot", (event) => {
     track(event);
     const data = JSON.parse(event.data);
+    $("period").textContent = data.period && data.period !== "all" ? data.period : "";
     renderBoard(data.leaderboard, data.totalPlayers);
   });
   source.addEventListener("score_update", (event) => {
@@ -193,8 +263,17 @@ async function connectLive() {
   });
   source.addEventListener("my_rank", (event) => {
     const data = JSON.parse(event.data);
-    showStanding(data.rank, data.score);
-    refreshAround();
+    if (board.id === GLOBAL.id) {
+      showStanding(data.rank, data.score);
+      refreshAround();
+    }
+    showMyBoard(board.id, data);
+  });
+  // A board's period closed: its final top is now the last period's; a snapshot of the new period follows.
+  source.addEventListener("period_end", (event) => {
+    const data = JSON.parse(event.data);
+    if (board.period in WINNERS) renderWinners(data.leaderboard.slice(0, 3), data.period);
+    refreshMyBoards();
   });
   source.addEventListener("reconnect", (event) => {
     source.close();
@@ -230,10 +309,48 @@ async function refreshHistory() {
   }));
 }
 
+// My rank on every board: one small read each (404: no score in its current period yet).
+async function refreshMyBoards() {
+  if (!me) return;
+  const standings = await Promise.all(boards.list.map(async (board) => {
+    try {
+      return await api(`${boardPath(board)}/me`, { auth: true });
+    } catch (error) {
+      return error.status === 404 ? null : undefined;
+    }
+  }));
+  if (!me) return;
+  $("my-boards").replaceChildren(...boards.list.map((board, n) => {
+    const li = document.createElement("li");
+    li.dataset.board = board.id;
+    li.innerHTML = '<span class="name"></span><span class="place"></span>';
+    li.firstChild.textContent = board.name;
+    li.classList.toggle("chosen", board.id === boards.chosen.id);
+    showMyBoard(board.id, standings[n], li);
+    return li;
+  }));
+}
+
+function showMyBoard(boardId, standing, li = $("my-boards").querySelector(`li[data-board="${CSS.escape(boardId)}"]`)) {
+  if (!li) return;
+  const text = li.querySelector(".place");
+  if (standing === null) {
+    text.textContent = "not ranked yet";
+  } else if (standing) {
+    text.textContent = `#${standing.rank} · ${standing.score.toLocaleString()}`;
+  }
+  li.classList.toggle("unranked", standing === null);
+}
+
 async function refreshMine() {
   if (!me) return;
   try {
-    const [standing] = await Promise.all([api("/api/leaderboard/me", { auth: true }), refreshAround(), refreshHistory()]);
+    const [standing] = await Promise.all([
+      api("/api/leaderboard/me", { auth: true }),
+      refreshAround(),
+      refreshHistory(),
+      refreshMyBoards(),
+    ]);
     showStanding(standing.rank, standing.score);
   } catch (error) {
     if (error.status === 401) signedOut();
@@ -283,6 +400,7 @@ async function signedIn() {
 function signedOut() {
   tokens.clear();
   me = null;
+  $("my-boards").replaceChildren();
   $("signed-out").hidden = false;
   $("signed-in").hidden = true;
 }
@@ -338,6 +456,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("logout").addEventListener("click", onLogout);
   $("tab-login").addEventListener("click", () => showTab(false));
   $("tab-register").addEventListener("click", () => showTab(true));
+  await loadBoards();
+  selectBoard(boardInHash());
+  window.addEventListener("hashchange", () => { if (selectBoard(boardInHash())) connectLive(); });
   if (tokens.access) {
     try {
       await signedIn();
