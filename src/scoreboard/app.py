@@ -27,6 +27,7 @@ from scoreboard.history import router as history
 from scoreboard.integrity.router import router as integrity_router
 from scoreboard.kit.bodylimit import BodyLimitMiddleware
 from scoreboard.kit.logging import configure_logging
+from scoreboard.kit.observe import ObserveMiddleware
 from scoreboard.kit.openapi import install_problem_openapi
 from scoreboard.kit.periodic import Periodic
 from scoreboard.kit.problems import install_problem_handlers
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_problem_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObserveMiddleware)  # outside the body limit: its 413s get ids too
     # Routing is a linear scan in this order: the award, the hottest route, is matched first.
     for router in (
         scores.router,

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
         default="INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR`."
     )
     log_format: Literal["text", "json"] = Field(
-        default="text", description="`text`, or `json` for one JSON object per line."
+        default="text",
+        description="`text`, or `json` for one JSON object per line; either way, the lines logged while serving a "
+        "request carry its `X-Request-ID`.",
     )
     access_log: bool = Field(default=True, description="One log line per request; `false` saves CPU on busy hot paths.")
     db_pool_min_size: int = Field(

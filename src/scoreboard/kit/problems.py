@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from scoreboard.kit import requestids
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -200,8 +202,13 @@ async def _unstorable_text(request: HTTPConnection, exc: Exception) -> Response:
 
 
 async def _unhandled(request: HTTPConnection, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.scope.get("method", "WEBSOCKET"), request.url.path, exc_info=exc)
-    return problem_response(500, instance=request.url.path)
+    # Starlette runs this handler outside every middleware: the request id comes from the scope.
+    request_id = requestids.of(request.scope)
+    with requestids.bound(request_id):
+        method = request.scope.get("method", "WEBSOCKET")
+        log.exception("unhandled error on %s %s", method, request.url.path, exc_info=exc)
+    headers = {"X-Request-ID": request_id} if request_id is not None else None
+    return problem_response(500, instance=request.url.path, headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -1,0 +1,60 @@
+"""Request ids: the one a request came with or a new one, in a context variable that every log line reads."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from uuid import uuid4
+
+from starlette.types import Scope
+
+HEADER = b"x-request-id"
+SCOPE_KEY = "scoreboard.request_id"
+# Printable ASCII only: an id is copied into log lines and response headers, where a control character could forge
+# a line or a header.
+_VALID = re.compile(rb"[\x20-\x7e]{1,128}")
+
+_current: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def accepted(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The request's `X-Request-ID` when it is 1-128 printable ASCII characters, else a new id (uuid4 hex)."""
+    for name, value in headers:
+        if name == HEADER:  # ASGI servers lower-case header names
+            return value.decode("ascii") if _VALID.fullmatch(value) else uuid4().hex
+    return uuid4().hex
+
+
+def current() -> str | None:
+    """The id of the request being served (None outside a request)."""
+    return _current.get()
+
+
+def of(scope: Scope) -> str | None:
+    """The id the middleware gave the request of `scope` (for code that runs after it, outside its context)."""
+    request_id: str | None = scope.get(SCOPE_KEY)
+    return request_id
+
+
+@contextmanager
+def bound(request_id: str | None) -> Iterator[None]:
+    """Make `request_id` the current one inside the block: every line logged there carries it."""
+    token = _current.set(request_id)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Give each record logged inside a request that request's id (`record.request_id`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Stamp the record; never drops one."""
+        request_id = _current.get()
+        if request_id is not None:
+            record.request_id = request_id
+        return True
