@@ -168,15 +168,18 @@ class Board:
         )
         return Applied(int(rank), int(event_id))
 
-    async def sync(self, members: Sequence[Member], mode: Literal["raise", "exact"] = "raise") -> None:
-        """Apply PostgreSQL's view of `members`: inactive ones leave, active ones are raised or set exactly."""
+    async def sync(self, members: Sequence[Member], mode: Literal["raise", "exact"] = "raise") -> int:
+        """Apply PostgreSQL's view of `members`: inactive ones leave, active ones are raised or set exactly.
+
+        Returns how many members' scores on the board this changed.
+        """
         if not members:
-            return
+            return 0
         args: list[str | int] = [mode]
         for m in members:
             args += [str(m.user_id), m.score, epoch_ms(m.reached), m.username, 1 if m.active else 0]
         caches = [keys.score_cache(m.user_id) for m in members] if self.caches else []
-        await self._sync(keys=[*self.names, *caches], args=args)
+        return int(await self._sync(keys=[*self.names, *caches], args=args))
 
     async def remove(self, user_ids: Sequence[str]) -> None:
         """Take members off the board whatever PostgreSQL says (strays that are no user at all)."""

@@ -14,8 +14,10 @@ local function member(ms, uid) return string.format('%013d', 9999999999999 - ms)
 local function uid_of(m) return string.sub(m, 15) end
 -- Raise-only: scores never fall, so stale or repeated writes cannot undo newer ones. A score cache that exists
 -- (the seed's user:{id}:score) follows the board; one that expired stays away until a read refills it.
+-- Each of these three returns whether the member's score on the board changed.
 local function raise(uid, score, ms, name, cache)
-  if redis.call('ZADD', BOARD, 'GT', 'CH', score, uid) == 1 then
+  local changed = redis.call('ZADD', BOARD, 'GT', 'CH', score, uid) == 1
+  if changed then
     local old = redis.call('HGET', REACHED, uid)
     if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
     redis.call('HSET', REACHED, uid, ms)
@@ -26,24 +28,27 @@ local function raise(uid, score, ms, name, cache)
     local cached = redis.call('GET', cache)
     if cached and tonumber(cached) < score then redis.call('SET', cache, score, 'KEEPTTL') end
   end
+  return changed
 end
 -- Exact: what PostgreSQL says, even if lower (repairs, rebuilds).
 local function exact(uid, score, ms, name, cache)
   local old = redis.call('HGET', REACHED, uid)
   if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
-  redis.call('ZADD', BOARD, score, uid)
+  local changed = redis.call('ZADD', BOARD, 'CH', score, uid) == 1
   redis.call('HSET', REACHED, uid, ms)
   redis.call('ZADD', RANKED, score, member(ms, uid))
   redis.call('HSET', NAMES, uid, name)
   if cache then redis.call('SET', cache, score, 'XX', 'KEEPTTL') end
+  return changed
 end
 local function remove(uid, cache)
   local old = redis.call('HGET', REACHED, uid)
   if old then redis.call('ZREM', RANKED, member(tonumber(old), uid)) end
-  redis.call('ZREM', BOARD, uid)
+  local changed = redis.call('ZREM', BOARD, uid) == 1
   redis.call('HDEL', REACHED, uid)
   redis.call('HDEL', NAMES, uid)
   if cache then redis.call('DEL', cache) end
+  return changed
 end
 -- Event ids: consecutive (each INCR is published), and still increasing after Redis loses the counter
 -- (it restarts from the clock in microseconds), so a client's Last-Event-ID is never mistaken for a newer one.
@@ -81,18 +86,21 @@ if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return redis.error_reply('NOTBUIL
 
 # KEYS[5..]: each member's score cache, in order (none: leave the caches alone, as rebuilds into staging keys do).
 # ARGV: mode ('raise' | 'exact'), then groups of (uid, score, reached_ms, username, active 1/0).
+# Returns how many members' scores on the board changed.
 SYNC = (
     _PRELUDE
     + """
-local mode = ARGV[1]
+local mode, changed = ARGV[1], 0
 for i = 2, #ARGV, 5 do
   local uid, score, ms, name, active = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
   local cache = KEYS[4 + (i + 3) / 5]
-  if active == '0' then remove(uid, cache)
-  elseif mode == 'exact' then exact(uid, score, ms, name, cache)
-  else raise(uid, score, ms, name, cache) end
+  local moved
+  if active == '0' then moved = remove(uid, cache)
+  elseif mode == 'exact' then moved = exact(uid, score, ms, name, cache)
+  else moved = raise(uid, score, ms, name, cache) end
+  if moved then changed = changed + 1 end
 end
-return (#ARGV - 1) / 5
+return changed
 """
 )
 
