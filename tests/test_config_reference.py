@@ -44,7 +44,7 @@ def test_the_readme_lists_every_setting_and_live_md_the_streams() -> None:
 class Grown(Settings):
     """The settings after someone adds one and changes another's default and description."""
 
-    metrics_token: str | None = Field(default=None, description="Bearer token for /metrics.")
+    trace_endpoint: str | None = Field(default=None, description="Where to send traces.")
     port: int = Field(default=9000, description="Port of `scoreboard serve`.")
     host: str = Field(default="127.0.0.1", description="Where to listen.")
 
@@ -52,7 +52,7 @@ class Grown(Settings):
 class Undescribed(Settings):
     """A setting added without a description."""
 
-    metrics_token: str | None = None
+    trace_endpoint: str | None = None
 
 
 def test_a_setting_the_document_lacks_or_states_otherwise_is_named() -> None:
@@ -62,12 +62,12 @@ def test_a_setting_the_document_lacks_or_states_otherwise_is_named() -> None:
         "`SCOREBOARD_HOST`: README.md says 'Bind address of `scoreboard serve`.', "
         "the model's description 'Where to listen.'",
         "`SCOREBOARD_PORT`: README.md says default `8000`, the model `9000`",
-        "`SCOREBOARD_METRICS_TOKEN`: add it to the 'all' table of README.md",
+        "`SCOREBOARD_TRACE_ENDPOINT`: add it to the 'all' table of README.md",
     ]
     refreshed = config_reference.refresh(text, Grown)
-    assert "| `SCOREBOARD_METRICS_TOKEN` | *(unset)* | Bearer token for /metrics. |\n" in refreshed
+    assert "| `SCOREBOARD_TRACE_ENDPOINT` | *(unset)* | Where to send traces. |\n" in refreshed
     assert config_reference.differences(refreshed, "README.md", Grown) == []
-    with pytest.raises(ValueError, match=r"Undescribed.metrics_token has no description"):
+    with pytest.raises(ValueError, match=r"Undescribed.trace_endpoint has no description"):
         config_reference.table("all", Undescribed)
 
 

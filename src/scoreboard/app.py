@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_problem_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ObserveMiddleware)  # outside the body limit: its 413s get ids too
+    app.add_middleware(ObserveMiddleware, metrics=settings.metrics_token is not None)  # outside it: 413s get ids
     # Routing is a linear scan in this order: the award, the hottest route, is matched first.
     for router in (
         scores.router,

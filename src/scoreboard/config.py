@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         "request carry its `X-Request-ID`.",
     )
     access_log: bool = Field(default=True, description="One log line per request; `false` saves CPU on busy hot paths.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that `GET /metrics` (Prometheus) asks for. Unset: `/metrics` is a `404`.",
+    )
     db_pool_min_size: int = Field(
         default=1,
         ge=0,
@@ -212,6 +216,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty variable (a template's `SCOREBOARD_METRICS_TOKEN=`) must not open /metrics to an empty token.
+        return value if value is not None and value.get_secret_value().strip() else None
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,7 @@ from scoreboard.auth import passwords, repository, tokens
 from scoreboard.auth.schemas import TokenPair
 from scoreboard.config import Settings
 from scoreboard.db import Connection
+from scoreboard.kit import metrics
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import Conflict, Forbidden, TooManyRequests, Unauthorized
 from scoreboard.kit.ratelimit import Mode, SlidingWindow, Verdict
@@ -68,6 +69,7 @@ async def throttle_registration(limiter: SlidingWindow, settings: Settings, clie
         "hit",
     )
     if verdict and not verdict.allowed:
+        metrics.REFUSALS.labels("register").inc()
         raise TooManyRequests("Too many registrations from this address.", retry_after=verdict.retry_after)
 
 
@@ -107,6 +109,7 @@ def account_key(login: str, user: asyncpg.Record | None) -> str:
 async def _take(limiter: SlidingWindow, key: str, limit: int, window: int) -> Verdict | None:
     verdict = await _check(limiter, key, limit, window, "hit")
     if verdict and not verdict.allowed:
+        metrics.REFUSALS.labels("login").inc()
         raise TooManyRequests("Too many failed logins; try again later.", retry_after=verdict.retry_after)
     return verdict
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +20,8 @@ from scoreboard.kit.logging import configure_logging
 
 # After live streams were told to reconnect, requests still running get this long before they are cancelled.
 GRACE_SECONDS = 5.0
+# prometheus-client's multi-process folder; named here because importing the library reads it (scoreboard.kit.metrics).
+METRICS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 app = typer.Typer(
     help="Scoreboard: a secure, live, auditable real-time leaderboard API.",
     no_args_is_help=True,
@@ -65,7 +71,7 @@ def serve(
     from scoreboard import migrate
 
     base = Settings(**overrides)  # type: ignore[arg-type]
-    with servers(base) as settings:
+    with servers(base) as settings, _metrics_folder(settings):
         assert settings.database_url is not None
         migrate.upgrade_in_child(settings.database_url, settings.log_level, settings.log_format)
         if settings.workers == 1:
@@ -96,3 +102,24 @@ def serve(
             access_log=settings.access_log,
             timeout_graceful_shutdown=math.ceil(settings.stream_drain_seconds + GRACE_SECONDS),
         )
+
+
+@contextlib.contextmanager
+def _metrics_folder(settings: Settings) -> Iterator[None]:
+    """Give the workers one folder for their metrics, so a scrape served by any of them reports all of them."""
+    given = os.environ.get(METRICS_FOLDER)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):  # a previous run's values: its counters would add to ours
+            stale.unlink()
+        yield
+        return
+    if settings.workers == 1 or settings.metrics_token is None:
+        yield  # one process keeps its metrics in memory, and unserved metrics need no files
+        return
+    with tempfile.TemporaryDirectory(prefix="scoreboard-metrics-") as made:
+        os.environ[METRICS_FOLDER] = made  # before any worker imports prometheus-client
+        try:
+            yield
+        finally:
+            del os.environ[METRICS_FOLDER]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from scoreboard.kit import requestids
+from scoreboard.kit import metrics, requestids
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,26 @@ async def _validation_error(request: HTTPConnection, exc: Exception) -> Response
     return await _problem_error(request, invalid_request(exc.errors()))
 
 
+def store_of(exc: BaseException) -> str:
+    """Which store a store error came from: `postgresql`, `redis`, or `unknown`."""
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return "postgresql"
+    if isinstance(exc, redis.exceptions.RedisError):
+        return "redis"
+    # A bare OSError or TimeoutError: the innermost driver frame it was raised through says whose it was.
+    store = "unknown"
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith("asyncpg"):
+            store = "postgresql"
+        elif module.startswith("redis"):
+            store = "redis"
+    return store
+
+
 async def _store_unavailable(request: HTTPConnection, exc: Exception) -> Response:
     # Reached only when a store fails mid-request; nothing was committed (or the award path says so).
+    metrics.STORE_ERRORS.labels(store_of(exc)).inc()
     log.error("store unavailable on %s %s: %s", request.scope.get("method", "WEBSOCKET"), request.url.path, exc)
     return problem_response(
         503,

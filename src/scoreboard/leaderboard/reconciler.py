@@ -17,6 +17,7 @@ from scoreboard.boards import families
 from scoreboard.boards import repository as boards_repository
 from scoreboard.boards.families import FamilyDrift
 from scoreboard.db import Pool
+from scoreboard.kit import metrics
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.leaderboard import keys, mirror, repository
 from scoreboard.leaderboard.board import Board, bulk_load, epoch_ms
@@ -126,7 +127,7 @@ async def reconcile_since(pool: Pool, redis: Redis, since: datetime) -> datetime
             rows = await repository.changed_since(conn, watermark, after, BATCH)
         if not rows:
             return watermark
-        await board.sync([member_of(r) for r in rows])
+        metrics.BOARD_REPAIRS.inc(await board.sync([member_of(r) for r in rows]))  # users Redis had missed
         await families.follow(pool, redis, [r["id"] for r in rows])
         latest: datetime = rows[-1]["updated_at"]
         watermark, after = latest, rows[-1]["id"]
@@ -179,6 +180,7 @@ class Reconciler:
             why = await mirror.mismatch(conn, self.redis)
         if why is not None:
             log.warning("leaderboard: %s; rebuilding it from PostgreSQL", why)
+            metrics.BOARD_REBUILDS.inc()
             await rebuild(self.pool, self.redis, stale=True, grace=self.grace)
             self.last_pass = started
             return

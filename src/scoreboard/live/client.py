@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
+from scoreboard.kit import metrics
 from scoreboard.kit.inline import run_inline
 from scoreboard.live import events
 from scoreboard.live.events import Event
@@ -144,6 +145,7 @@ class Client:
             self._queue.clear()
             self._needs_snapshot = True
             self.conflations += 1
+            metrics.LIVE_CONFLATED.inc()
             self.rank = None  # a my_rank may have been dropped: the next rank check resends it
         else:
             self._queue.append(event)
@@ -272,6 +274,7 @@ class Client:
                 self._caught_up()
         except Stalled:
             log.warning("live client %s stalled for %ss; disconnected", self.id, self._limits.stall_seconds)
+            metrics.LIVE_DROPPED.inc()
             self._abort()
             self._end()
         except Exception as exc:  # the socket went away under a write

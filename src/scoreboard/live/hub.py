@@ -22,6 +22,7 @@ from scoreboard.boards.periods import Spec
 from scoreboard.boards.service import Catalog
 from scoreboard.config import Settings
 from scoreboard.db import Pool
+from scoreboard.kit import metrics
 from scoreboard.kit.periodic import Periodic
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
@@ -175,6 +176,7 @@ class Hub:
         if self.draining:  # it passed the door just as shutdown began
             client.close("shutdown")
         self.clients.add(client)
+        metrics.LIVE_STREAMS.set(len(self.clients))
         self._empty.clear()
         if client.ip:
             self._per_ip[client.ip] += 1
@@ -184,6 +186,7 @@ class Hub:
     def detach(self, client: Client) -> None:
         """Forget a client."""
         self.clients.discard(client)
+        metrics.LIVE_STREAMS.set(len(self.clients))
         self.delivery.detach(client)
         if client.ip:
             _drop(self._per_ip, client.ip)
@@ -316,6 +319,7 @@ class Hub:
         self._version += 1
         await self._widen(event)
         self.delivery.broadcast(event, self._global, everyone=True)
+        metrics.LIVE_EVENTS_SENT.inc(len(self._global))
         self._ranks_after(event, self._by_user)
         if self.boards.audiences:
             await self._boards_after(event)
@@ -331,6 +335,7 @@ class Hub:
                 continue
             audience.keep(update)
             self.delivery.broadcast(update, audience.clients, everyone=False)
+            metrics.LIVE_EVENTS_SENT.inc(len(audience.clients))
             self._ranks_after(update, audience.by_user)
 
     async def _widen(self, event: Event) -> None:

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from scoreboard.auth.principal import Principal
 from scoreboard.config import Settings
 from scoreboard.db import Connection, Pool
+from scoreboard.kit import metrics
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import (
     STORE_ERRORS,
@@ -99,6 +100,7 @@ async def rate_limit(deps: Deps, principal: Principal, user_id: UUID, ip: str | 
         log.warning("rate limiter unavailable: admitting a trusted server's award")
         return None
     if not verdict.allowed:
+        metrics.REFUSALS.labels("rate_limit").inc()
         deps.audit.record(Rejection(user_id, ENDPOINT, verdict.attempts, ip))
         raise TooManyRequests(
             f"At most {limit} score updates per {settings.score_rate_window_seconds} s.",
@@ -163,7 +165,9 @@ async def _award(
         if row["replayed"]:
             if row["action_id"] != body.action_id:
                 raise Conflict("This Idempotency-Key was used for a different action.")
+            metrics.REPLAYS.inc()
             return Outcome(await _replay(deps, conn, user_id, idempotency_key, row), True, verdict)
+    metrics.AWARDS.labels(row["action_id"]).inc()  # committed: the award is one autocommitted statement
     awarded = await _publish(deps, user_id, row)
     if idempotency_key is not None:
         await _remember(deps, user_id, idempotency_key, awarded)
@@ -244,6 +248,7 @@ async def _replay(
 def _not_before(detail: str, reason: str, available: datetime, now: datetime) -> TooManyRequests:
     """A policy refusal that says when the award becomes possible."""
     retry = max(int((available - now).total_seconds()) + 1, 1)
+    metrics.REFUSALS.labels(reason).inc()
     return TooManyRequests(detail, retry_after=retry, reason=reason, availableAt=iso_seconds(available))
 
 
