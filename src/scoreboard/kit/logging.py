@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import IO
 
@@ -12,6 +13,18 @@ from scoreboard.kit.requestids import RequestIdFilter
 
 # `-` where no request is being served (start-up, background work).
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s]: %(message)s"
+# Query parameters that carry a credential: EventSource cannot send headers, so stream tickets travel in the URL.
+_SECRET_QUERY = re.compile(r"([?&](?:ticket)=)[^&\s\"]*")
+
+
+class SecretQueryFilter(logging.Filter):
+    """Blank the values of credential query parameters in the server's access lines (the path is an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact in place, so every handler sees the redacted record; never drops one."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(_SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,3 +56,7 @@ def configure_logging(level: str, fmt: str, stream: IO[str] | None = None) -> No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # On the logger, not the handler: a filter there runs once, before any handler (a test's capture too) sees it.
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, SecretQueryFilter) for f in access.filters):
+        access.addFilter(SecretQueryFilter())
