@@ -60,10 +60,10 @@ LIVE_CONFLATED = Counter(
 LIVE_DROPPED = Counter("scoreboard_live_dropped", "Live streams disconnected because their writes stalled.")
 STORE_ERRORS = Counter("scoreboard_store_errors", "Requests answered 503 because a store failed, by store.", ["store"])
 BOARD_REBUILDS = Counter(
-    "scoreboard_board_rebuilds", "Rebuilds of the Redis board the reconciler started: it no longer mirrored PostgreSQL."
+    "scoreboard_board_rebuilds", "Rebuilds of the Redis boards the reconciler started (no longer mirroring PostgreSQL)."
 )
 BOARD_REPAIRS = Counter(
-    "scoreboard_board_repairs", "Players whose score on the board a reconciler pass changed (Redis had missed it)."
+    "scoreboard_board_repairs", "Players whose global-board score a reconciler pass changed (Redis had missed it)."
 )
 POOL_SIZE = Gauge(
     "scoreboard_db_pool_connections", "PostgreSQL connections open in the pools.", multiprocess_mode="livesum"
