@@ -96,6 +96,9 @@ async def test_awards_refusals_and_replays_move_their_counters(
     """An award, its replay, a cooldown refusal and a rate-limit refusal each count where they should."""
     _, http = metered
     await db.execute("INSERT INTO actions (id, name, points, cooldown_seconds) VALUES ('chest', 'Chest', 5, 3600)")
+    await db.execute(
+        "INSERT INTO boards (id, name, period, action_ids) VALUES ('chests', 'Chests', 'daily', '{chest}')"
+    )
     account = await player(http)
     before = await scrape(http)
 
@@ -114,6 +117,8 @@ async def test_awards_refusals_and_replays_move_their_counters(
 
     assert moved("scoreboard_awards_total", action="complete-quest") == 1
     assert moved("scoreboard_awards_total", action="chest") == 1
+    assert moved("scoreboard_board_awards_total", board="global") == 2
+    assert moved("scoreboard_board_awards_total", board="chests") == 1
     assert moved("scoreboard_idempotent_replays_total") == 1
     assert moved("scoreboard_refusals_total", reason="cooldown") == 1
     assert moved("scoreboard_refusals_total", reason="rate_limit") == 1

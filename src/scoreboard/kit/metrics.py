@@ -46,6 +46,9 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 AWARDS = Counter("scoreboard_awards", "Awards committed, by action.", ["action"])
+BOARD_AWARDS = Counter(
+    "scoreboard_board_awards", "Awards counted on each board (global: every award), by board.", ["board"]
+)
 REFUSALS = Counter(
     "scoreboard_refusals",
     "Requests refused by a rate limit or an award policy: rate_limit, max_per_day, cooldown, login, register.",

@@ -168,6 +168,9 @@ async def _award(
             metrics.REPLAYS.inc()
             return Outcome(await _replay(deps, conn, user_id, idempotency_key, row), True, verdict)
     metrics.AWARDS.labels(row["action_id"]).inc()  # committed: the award is one autocommitted statement
+    metrics.BOARD_AWARDS.labels("global").inc()
+    for board_id, *_ in orjson.loads(row["boards"] or "[]"):
+        metrics.BOARD_AWARDS.labels(board_id).inc()
     awarded = await _publish(deps, user_id, row)
     if idempotency_key is not None:
         await _remember(deps, user_id, idempotency_key, awarded)
