@@ -27,8 +27,8 @@ Every error is an RFC 9457 `application/problem+json` document (the `Problem` sc
 
 **Live board.** `GET /api/leaderboard/stream` (Server-Sent Events) is listed below. Its WebSocket twin,
 `GET /api/leaderboard/ws`, is not: OpenAPI cannot describe WebSockets. Every board has the same pair:
-`GET /api/boards/{{id}}/stream` (listed) and `GET /api/boards/{{id}}/ws` (not), with `period_end` when a period closes. The streams,
-their events, resuming with `Last-Event-ID`, slow clients and limits are described in
+`GET /api/boards/{{id}}/stream` (listed) and `GET /api/boards/{{id}}/ws` (not), with `period_end` when a period
+closes. The streams, their events, resuming with `Last-Event-ID`, slow clients and limits are described in
 [Live board: SSE and WebSocket]({LIVE_PAGE}) (`docs/live.md` in the repository).
 """
 
