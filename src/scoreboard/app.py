@@ -36,6 +36,7 @@ from scoreboard.kit.signals import on_exit_signal
 from scoreboard.leaderboard import reconciler
 from scoreboard.leaderboard.board import Board
 from scoreboard.leaderboard.router import router as leaderboard_router
+from scoreboard.leaderboard.tops import Tops
 from scoreboard.live import accelerator
 from scoreboard.live import router as live
 from scoreboard.live.delivery import Delivery, Portable
@@ -105,7 +106,8 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         audit.start()
         stack.push_async_callback(audit.close)  # before the pool closes: queued audit rows are written
         catalog = Catalog(redis, board, settings.board_catalog_seconds)
-        hub = Hub(background_redis, board, pool, settings, _delivery(settings), catalog)
+        tops = Tops(settings.read_top_size)
+        hub = Hub(background_redis, board, pool, settings, _delivery(settings), catalog, tops)
         hub.start()
         stack.push_async_callback(hub.close)  # first to close: streams end before what feeds them
         stack.callback(on_exit_signal(hub.begin_drain))
@@ -118,6 +120,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
             limiter=SlidingWindow(redis),
             board=board,
             boards=catalog,
+            tops=tops,
             audit=audit,
             hub=hub,
             api_keys=KeyCache(settings.api_key_cache_seconds),

@@ -146,6 +146,22 @@ class Settings(BaseSettings):
         "users to Redis (and rebuilds a lost board).",
     )
 
+    # Reads
+    read_top_size: int = Field(
+        default=100,
+        ge=10,
+        le=100,
+        description="Rows of each board's current top that every process keeps in memory: top reads up to this "
+        "deep need no Redis call.",
+    )
+    read_cache_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=86_400,
+        description="`Cache-Control: max-age` of board tops for browsers and CDNs (`0`: `no-cache`, each reuse "
+        "revalidated with the ETag, a `304` while the board has not moved).",
+    )
+
     # Boards
     board_period_grace_seconds: int = Field(
         default=86_400,

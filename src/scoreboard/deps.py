@@ -24,6 +24,7 @@ from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import BadRequest, Forbidden, Unauthorized
 from scoreboard.kit.ratelimit import SlidingWindow
 from scoreboard.leaderboard.board import Board
+from scoreboard.leaderboard.tops import Tops
 from scoreboard.live.hub import Hub
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.state import State, state_of
@@ -63,6 +64,10 @@ async def _catalog(state: StateDep) -> Catalog:
     return state["boards"]
 
 
+async def _tops(state: StateDep) -> Tops:
+    return state["tops"]
+
+
 async def _limiter(state: StateDep) -> SlidingWindow:
     return state["limiter"]
 
@@ -85,6 +90,7 @@ RedisDep = Annotated[Pipelined, Depends(_redis)]
 BackgroundRedisDep = Annotated[Redis, Depends(_background_redis)]
 BoardDep = Annotated[Board, Depends(_board)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+TopsDep = Annotated[Tops, Depends(_tops)]
 LimiterDep = Annotated[SlidingWindow, Depends(_limiter)]
 HubDep = Annotated[Hub, Depends(_hub)]
 AuditDep = Annotated[AuditWriter, Depends(_audit)]

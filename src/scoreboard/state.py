@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from scoreboard.kit.pipelined import Pipelined
     from scoreboard.kit.ratelimit import SlidingWindow
     from scoreboard.leaderboard.board import Board
+    from scoreboard.leaderboard.tops import Tops
     from scoreboard.live.hub import Hub
     from scoreboard.scores.audit import AuditWriter
 
@@ -30,6 +31,7 @@ class State(TypedDict):
     background_redis: Redis  # redis-py: pub/sub, background passes, admin work
     limiter: SlidingWindow
     board: Board
+    tops: Tops  # every board's current top, in this process's memory
     boards: Catalog  # every other board (the catalog, cached), and their Redis boards
     audit: AuditWriter
     hub: Hub

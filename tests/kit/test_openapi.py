@@ -305,6 +305,8 @@ ELSEWHERE = {
         "tests/live/test_board_streams.py::test_stream_caps_count_board_streams_too"
     ),
     ("GET", "/readyz", 503): "test_with_the_stores_down_every_operation_that_uses_them_is_a_503",
+    ("GET", "/api/leaderboard", 304): "tests/leaderboard/test_tops.py::test_an_unchanged_top_is_a_304_until_...",
+    ("GET", "/api/boards/{board_id}/entries", 304): "tests/leaderboard/test_tops.py::test_a_period_board_top_has_...",
 }
 
 

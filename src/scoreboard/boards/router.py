@@ -18,11 +18,21 @@ from scoreboard.boards.schemas import (
     PeriodPage,
     PeriodSubset,
 )
-from scoreboard.deps import AdminUser, BackgroundRedisDep, CatalogDep, CurrentUser, Db, PoolDep, SettingsDep
+from scoreboard.deps import (
+    AdminUser,
+    BackgroundRedisDep,
+    CatalogDep,
+    CurrentUser,
+    Db,
+    PoolDep,
+    SettingsDep,
+    TopsDep,
+)
 from scoreboard.kit.openapi import answers
 from scoreboard.kit.problems import Conflict, NotFound
 from scoreboard.kit.routing import Route
 from scoreboard.leaderboard import service as global_reads
+from scoreboard.leaderboard import tops
 from scoreboard.leaderboard.router import SOURCE
 from scoreboard.leaderboard.schemas import RankRequest
 
@@ -56,19 +66,42 @@ async def get_board(board_id: BoardId, catalog: CatalogDep, pool: PoolDep) -> Bo
     return service.view(await catalog.spec(pool, board_id))
 
 
-@router.get("/{board_id}/entries", summary="A period's ranked players", responses=answers(UNKNOWN))
+@router.get(
+    "/{board_id}/entries",
+    summary="A period's ranked players",
+    response_model=PeriodPage,
+    responses={**answers(UNKNOWN), **tops.NOT_MODIFIED},
+)
 async def entries(
     board_id: BoardId,
     catalog: CatalogDep,
     pool: PoolDep,
+    memory: TopsDep,
+    settings: SettingsDep,
     response: Response,
     period: PeriodName = "current",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     cursor: Annotated[str | None, Query(max_length=64, description="`nextCursor` of the previous page")] = None,
-) -> PeriodPage:
-    """Competition ranks, first to reach a score first; current periods from Redis, finished ones from PostgreSQL."""
+    if_none_match: tops.IfNoneMatch = None,
+) -> Response | PeriodPage:
+    """Competition ranks, first to reach a score first; current periods from Redis, finished ones from PostgreSQL.
+
+    A current period's top is answered from memory with a strong ETag (`If-None-Match`: `304` while unmoved).
+    """
     target = await service.target(catalog, pool, board_id, period)
     offset = service.offset_of(cursor)
+    if target.live is not None and offset + limit <= memory.size:
+        key = tops.key_of(target.spec.id, target.period.key)
+        found = await global_reads.top_of(memory, key, target.live)
+        if found is not None:
+
+            def render(top: tops.Top) -> str:
+                cut = service.period_page(target, top.page.cut(offset, limit), offset + limit)
+                return cut.model_dump_json(by_alias=True)
+
+            shape = (key, offset, limit)
+            return tops.respond(found, shape, render, if_none_match, settings.read_cache_seconds)
+    response.headers["Cache-Control"] = tops.cache_control(settings.read_cache_seconds)
     page, response.headers[SOURCE] = await service.read(
         target, pool, lambda b: b.page(offset, limit), service.page_sql(target, offset, limit)
     )

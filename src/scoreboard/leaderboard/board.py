@@ -60,6 +60,10 @@ class Page:
     entries: list[Entry]
     total: int
 
+    def cut(self, offset: int, limit: int) -> Page:
+        """Rows `offset` .. `offset + limit - 1` of this page."""
+        return Page(self.entries[offset : offset + limit], self.total)
+
 
 @dataclass(frozen=True)
 class PeriodAward:

@@ -7,11 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from scoreboard.deps import BoardDep, CurrentUser, PoolDep, RedisDep
+from scoreboard.deps import BoardDep, CurrentUser, PoolDep, RedisDep, SettingsDep, TopsDep
 from scoreboard.kit.openapi import answers
 from scoreboard.kit.problems import NotFound, Unprocessable
 from scoreboard.kit.routing import Route
-from scoreboard.leaderboard import repository, service
+from scoreboard.leaderboard import repository, service, tops
 from scoreboard.leaderboard.schemas import BoardPage, RankedSubset, RankRequest, ScoreBatch, UserRank, UserScore
 
 router = APIRouter(tags=["leaderboard"], route_class=Route)
@@ -21,12 +21,39 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 UNRANKED = (NotFound, "The user is not on the board: unknown or deactivated")
 
 
-@router.get("/api/leaderboard", summary="Top players, a page at a time")
-async def top(board: BoardDep, pool: PoolDep, response: Response, limit: Limit = 10, offset: Offset = 0) -> BoardPage:
-    """Ranked players in board order: score, then who reached it first; competition ranks (1, 2, 2, 4)."""
+@router.get(
+    "/api/leaderboard",
+    summary="Top players, a page at a time",
+    response_model=BoardPage,
+    responses=tops.NOT_MODIFIED,
+)
+async def top(
+    board: BoardDep,
+    pool: PoolDep,
+    memory: TopsDep,
+    settings: SettingsDep,
+    response: Response,
+    limit: Limit = 10,
+    offset: Offset = 0,
+    if_none_match: tops.IfNoneMatch = None,
+) -> Response | BoardPage:
+    """Ranked players in board order: score, then who reached it first; competition ranks (1, 2, 2, 4).
+
+    The top is answered from memory with a strong ETag: `If-None-Match` gets a `304` while the board has not moved.
+    """
+    if offset + limit <= memory.size:
+        found = await service.top_of(memory, tops.GLOBAL, board)
+        if found is not None:
+
+            def render(top: tops.Top) -> str:
+                return service.as_page(top.page.cut(offset, limit), top.at).model_dump_json(by_alias=True)
+
+            shape = ("global", offset, limit)
+            return tops.respond(found, shape, render, if_none_match, settings.read_cache_seconds)
     page, response.headers[SOURCE] = await service.read(
         board, pool, lambda b: b.page(offset, limit), lambda c: repository.page(c, offset, limit)
     )
+    response.headers["Cache-Control"] = tops.cache_control(settings.read_cache_seconds)
     return service.as_page(page)
 
 

@@ -18,6 +18,7 @@ from scoreboard.kit.problems import NotFound
 from scoreboard.leaderboard import keys, repository
 from scoreboard.leaderboard.board import Board, Entry, Member, Page
 from scoreboard.leaderboard.schemas import BoardEntry, BoardPage, UserRank
+from scoreboard.leaderboard.tops import Top, Tops
 
 log = logging.getLogger(__name__)
 Source = Literal["redis", "postgres"]
@@ -59,10 +60,19 @@ async def from_postgres(
     return _from_rows(rows, total)
 
 
-def as_page(page: Page) -> BoardPage:
-    """Render a page."""
+def as_page(page: Page, at: datetime | None = None) -> BoardPage:
+    """Render a page (read at `at`: now by default)."""
     entries = [BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score) for e in page.entries]
-    return BoardPage(entries=entries, total_players=page.total, generated_at=datetime.now(UTC))
+    return BoardPage(entries=entries, total_players=page.total, generated_at=at or datetime.now(UTC))
+
+
+async def top_of(memory: Tops, key: str, board: Board) -> Top | None:
+    """A board's top from this process's memory (None: Redis cannot say; the caller reads the usual way)."""
+    try:
+        return await memory.top(key, board)
+    except RedisError as exc:
+        log.warning("board top not kept in memory: Redis unavailable (%s)", exc)
+        return None
 
 
 def rank_of(page: Page, user_id: UUID) -> UserRank:

@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Header, Response
 
 from scoreboard.leaderboard.board import Board, Page
 
@@ -91,6 +93,26 @@ class Tops:
                 self._tops.clear()
             self._tops[key] = top
         return top
+
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: `If-None-Match` names the current ETag (no body)"}
+}
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description="An ETag of an earlier answer: `304` with no body while the board has not moved since"),
+]
+
+
+def respond(
+    top: Top, shape: tuple[Any, ...], render: Callable[[Top], str], if_none_match: str | None, cache_seconds: int
+) -> Response:
+    """The answer built from a top: its body (rendered once per shape), or `304` when the client has it."""
+    body, etag = top.answer(shape, lambda t: render(t).encode())
+    headers = {"ETag": etag, "Cache-Control": cache_control(cache_seconds), "X-Scoreboard-Source": "redis"}
+    if matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:

@@ -27,6 +27,7 @@ from scoreboard.kit.periodic import Periodic
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.leaderboard.messages import rank_after, rows
+from scoreboard.leaderboard.tops import Tops
 from scoreboard.live import events, sessions
 from scoreboard.live.boards import Audience, Boards
 from scoreboard.live.client import Client, Limits
@@ -56,9 +57,17 @@ class Hub:
     """Subscribe once, keep a ring of recent events for resumes, write each event to every client."""
 
     def __init__(
-        self, redis: Redis, board: Board, pool: Pool, settings: Settings, delivery: Delivery, catalog: Catalog
+        self,
+        redis: Redis,
+        board: Board,
+        pool: Pool,
+        settings: Settings,
+        delivery: Delivery,
+        catalog: Catalog,
+        tops: Tops | None = None,
     ) -> None:
         self.redis = redis
+        self.tops = tops if tops is not None else Tops(settings.read_top_size)
         self.board = board
         self.pool = pool
         self.settings = settings
@@ -295,6 +304,7 @@ class Hub:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _resync(self, why: str) -> None:
+        self.tops.clear()
         self._ring.clear()
         self.last_id = None
         self._version += 1
@@ -312,6 +322,7 @@ class Hub:
         except ValueError as exc:
             log.warning("live updates: ignored a malformed message (%s)", exc)
             return
+        self.tops.moved_by(event.payload)
         if self.last_id is not None and event.id != self.last_id + 1:
             self._resync(f"event ids jumped from {self.last_id} to {event.id}")
         self._ring.append(event)

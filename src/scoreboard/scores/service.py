@@ -28,9 +28,10 @@ from scoreboard.kit.problems import (
     Unprocessable,
 )
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
-from scoreboard.leaderboard import keys
+from scoreboard.leaderboard import keys, tops
 from scoreboard.leaderboard import repository as board_repository
 from scoreboard.leaderboard.board import Board, PeriodAward, iso_seconds
+from scoreboard.leaderboard.tops import Tops
 from scoreboard.scores import repository
 from scoreboard.scores.audit import AuditWriter, Rejection
 from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate
@@ -61,11 +62,20 @@ class Deps:
     limiter: SlidingWindow
     audit: AuditWriter
     settings: Settings
+    tops: Tops
 
     @classmethod
     def of(cls, state: State) -> Deps:
         """Take the write path's resources from the process's state."""
-        return cls(state["pool"], state["redis"], state["board"], state["limiter"], state["audit"], state["settings"])
+        return cls(
+            state["pool"],
+            state["redis"],
+            state["board"],
+            state["limiter"],
+            state["audit"],
+            state["settings"],
+            state["tops"],
+        )
 
 
 def target_of(principal: Principal, body: ScoreUpdate) -> UUID:
@@ -179,6 +189,7 @@ async def _award(
 
 async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAwarded:
     """After commit: update the board and publish; if Redis fails the award stands (the reconciler heals)."""
+    periods = _periods(row["boards"], deps.settings.board_period_grace_seconds)
     try:
         applied = await deps.board.apply_award(
             user_id=user_id,
@@ -188,8 +199,10 @@ async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAward
             action_id=row["action_id"],
             at=row["created_at"],
             history_id=row["id"],
-            periods=_periods(row["boards"], deps.settings.board_period_grace_seconds),
+            periods=periods,
         )
+        # Once Redis holds it, this process's next read of these boards shows it (others hear of it by subscription).
+        deps.tops.moved([tops.GLOBAL, *(tops.key_of(p.board_id, p.period) for p in periods)])
         if applied.rank:
             return _awarded(user_id, row, applied.rank)
     except RedisError:
