@@ -169,3 +169,20 @@ async def test_an_award_through_one_process_shows_on_another_within_100_ms(
     finally:
         a.stop()
         b.stop()
+
+
+async def test_every_process_gives_an_unmoved_board_the_same_etag(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The body (and so the ETag) depends on the board alone: another process, or a later re-read, gives the same."""
+    someone = await player(client)
+    await award(client, someone.headers)
+    here = await kept(client, "/api/leaderboard?limit=10")
+    async with running(settings) as other:
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as there:
+            elsewhere = await kept(there, "/api/leaderboard?limit=10")
+    assert (elsewhere.headers["etag"], elsewhere.content) == (here.headers["etag"], here.content)
+    await asyncio.sleep(1.2)  # past the top's age limit: read again from Redis, unchanged
+    again = await client.get("/api/leaderboard", params={"limit": 10}, headers={"If-None-Match": here.headers["etag"]})
+    assert again.status_code == 304

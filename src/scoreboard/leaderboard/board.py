@@ -90,6 +90,7 @@ class Snapshot:
     event_id: int
     built: bool
     page: Page
+    as_of_us: int = 0  # the later of the last rebuild and the newest award applied (0: unknown)
 
 
 def _page(reply: list[str | int | None]) -> Page:
@@ -216,8 +217,9 @@ class Board:
 
     async def snapshot(self, limit: int) -> Snapshot:
         """The top `limit` rows with the last published event id, in one atomic read."""
-        reply = await self._snapshot(keys=[*self.names, keys.SEQUENCE, keys.BUILT], args=[limit])
-        return Snapshot(int(reply[0]), bool(int(reply[1])), _page(reply[2:]))
+        reply = await self._snapshot(keys=[*self.names, keys.SEQUENCE, keys.BUILT, keys.MIRROR], args=[limit])
+        as_of = max(int(reply[2] or 0), int(reply[3] or 0))
+        return Snapshot(int(reply[0]), bool(int(reply[1])), _page(reply[4:]), as_of)
 
     async def ranks_at(self, user_ids: Sequence[UUID]) -> tuple[int, Page]:
         """`ranks`, with the id of the last event they reflect (read atomically)."""

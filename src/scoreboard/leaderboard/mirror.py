@@ -87,7 +87,9 @@ async def _mismatch(conn: Connection, redis: Redis, mirror: Mirror) -> str | Non
     return None
 
 
-def record(now: Truth, newest: dict[str, object] | None) -> dict[EncodableT, EncodableT]:
+def record(
+    now: Truth, newest: dict[str, object] | None, built_at: datetime | None = None
+) -> dict[EncodableT, EncodableT]:
     """The mirror record of a board built from PostgreSQL at `now`, whose newest award was `newest` (a history row)."""
     fields: dict[EncodableT, EncodableT] = {
         "generation": now.generation,
@@ -95,6 +97,7 @@ def record(now: Truth, newest: dict[str, object] | None) -> dict[EncodableT, Enc
         "history_id": "0",
         "history_at": "",
         "history_user": "",
+        "built_at": str(epoch_us(built_at)) if built_at is not None else "",
     }
     if newest is not None:
         at = newest["created_at"]

@@ -90,7 +90,7 @@ async def rebuild(
                 pipe.delete(*strays)
             pipe.set(keys.BUILT, started.isoformat())
             pipe.delete(keys.MIRROR)
-            pipe.hset(keys.MIRROR, mapping=mirror.record(now, dict(newest) if newest is not None else None))
+            pipe.hset(keys.MIRROR, mapping=mirror.record(now, dict(newest) if newest is not None else None, started))
             # The board changed without an award: live clients everywhere get a fresh snapshot.
             pipe.publish(keys.REBUILT, started.isoformat())
             await pipe.execute()

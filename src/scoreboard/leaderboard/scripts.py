@@ -240,15 +240,19 @@ local rows = entries(raw)
     + _RETURN
 )
 
-# KEYS[5..6]: SEQUENCE, BUILT. ARGV: limit. {last event id, built 1/0, total, entries...}: the top of the board and
-# the id of the last event it reflects, read atomically, so a live client can drop the events it already covers.
+# KEYS[5..7]: SEQUENCE, BUILT, MIRROR. ARGV: limit. {last event id, built 1/0, as of, total, entries...}: the top of
+# the board and the id of the last event it reflects, read atomically, so a live client can drop the events it
+# already covers. "As of" is the later of the last rebuild and the newest award applied (µs; 0: unknown), the same
+# for every process that reads the same state.
 SNAPSHOT = (
     _PRELUDE
     + """
 local rows = entries(redis.call('ZREVRANGE', RANKED, 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'))
-local head = {redis.call('GET', KEYS[5]) or '0', redis.call('EXISTS', KEYS[6])}
+local built = redis.call('GET', KEYS[6])
+local head = {redis.call('GET', KEYS[5]) or '0', built and 1 or 0,
+              redis.call('HGET', KEYS[7], 'history_at') or '0', redis.call('HGET', KEYS[7], 'built_at') or '0'}
 """
-    + _RETURN.replace("return flat", "return {head[1], head[2], unpack(flat)}")
+    + _RETURN.replace("return flat", "return {head[1], head[2], head[3], head[4], unpack(flat)}")
 )
 
 # KEYS[5..6]: SEQUENCE, BUILT. ARGV: uids. {last event id, total, entries...}: RANKS plus the id of the last event

@@ -7,12 +7,12 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, Response
 
-from scoreboard.leaderboard.board import Board, Page
+from scoreboard.leaderboard.board import EPOCH, Board, Page
 
 GLOBAL = "global"
 
@@ -87,7 +87,10 @@ class Tops:
         snapshot = await board.snapshot(self.size)
         if not snapshot.built:
             return None
-        top = Top(snapshot.page, snapshot.event_id, datetime.now(UTC), time.monotonic())
+        # Answers say the board is as of its last change (from Redis, the same in every process), so the same board
+        # gives every process the same bytes, and the same ETag.
+        as_of = EPOCH + timedelta(microseconds=snapshot.as_of_us) if snapshot.as_of_us else datetime.now(UTC)
+        top = Top(snapshot.page, snapshot.event_id, as_of, time.monotonic())
         if self._moves.get(key, 0) == moves:  # moved while we read: answer with it, but do not keep it
             if len(self._tops) > 4096:  # finished periods are never asked for again
                 self._tops.clear()
