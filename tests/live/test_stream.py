@@ -242,7 +242,7 @@ async def test_events_written_from_threads_arrive_as_from_the_loop(live: Live) -
                 assert spreader.jobs == written + 2  # both SSE streams' writes went through the spreader
 
 
-async def _pipeline_a_stream_and_leave(base: str) -> None:
+async def _pipeline_a_stream_and_leave(base: str, before_leaving: Callable[[], Awaitable[None]] | None = None) -> None:
     """Open a stream, pipeline another request behind it, read the snapshot, and close the socket."""
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -252,6 +252,8 @@ async def _pipeline_a_stream_and_leave(base: str) -> None:
     async with asyncio.timeout(5):
         while b"event: snapshot" not in received:
             received += await reader.read(65536)
+    if before_leaving is not None:
+        await before_leaving()
     writer.close()
     await writer.wait_closed()
     await asyncio.sleep(0.2)
@@ -272,8 +274,8 @@ async def test_a_peer_that_pipelined_a_request_and_left_is_dropped_at_the_next_e
 
 async def test_a_served_process_drops_a_stream_whose_peer_pipelined_and_left(service: Service, redis: Redis) -> None:
     """`scoreboard serve` (uvloop, the portable path): the next event's failed write ends the stream."""
-    await _pipeline_a_stream_and_leave(service.base)
-    await eventually(lambda: _sessions(redis, 1), within=5)
+    # The stream is registered while its socket is open; once it is closed, nothing but a write can tell the server.
+    await _pipeline_a_stream_and_leave(service.base, lambda: eventually(lambda: _sessions(redis, 1), within=5))
     async with httpx.AsyncClient(base_url=service.base) as http:
         await award(http, await player(http))
     await eventually(lambda: _sessions(redis, 0), within=5)
