@@ -56,7 +56,7 @@ async def quiet(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_reads_of_an_unmoved_top_make_no_redis_call(quiet: httpx.AsyncClient, redis: Redis) -> None:
-    """Fifty reads of the top after one award: one script call in all (the first read), then memory."""
+    """Fifty reads of the top after one award: memory, but for one re-read when the award's message arrives."""
     client = quiet
     someone = await player(client)
     await award(client, someone.headers)
@@ -65,7 +65,9 @@ async def test_reads_of_an_unmoved_top_make_no_redis_call(quiet: httpx.AsyncClie
     for _ in range(50):
         again = await client.get("/api/leaderboard", params={"limit": 10})
         assert again.json()["entries"] == first.json()["entries"]
-    assert await script_calls(redis) - before == 0
+    # At most one: the award's own message may reach this process's subscription after the first read, and moves the
+    # top once more (a read per change, never a read per request).
+    assert await script_calls(redis) - before <= 1
     assert first.headers["x-scoreboard-source"] == "redis"
 
 
