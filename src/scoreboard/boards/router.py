@@ -89,17 +89,18 @@ async def entries(
     catalog, pool, memory, settings = state["boards"], state["pool"], state["tops"], state["settings"]
     target = await service.target(catalog, pool, board_id, period)
     offset = service.offset_of(cursor)
-    if target.live is not None and offset + limit <= memory.size:
+    if target.live is not None:
+
+        def render(top: tops.Top) -> str:
+            cut = service.period_page(target, top.page.cut(offset, limit), offset + limit)
+            return cut.model_dump_json(by_alias=True)
+
         key = tops.key_of(target.spec.id, target.period.key)
-        found = await global_reads.top_of(memory, key, target.live)
-        if found is not None:
-
-            def render(top: tops.Top) -> str:
-                cut = service.period_page(target, top.page.cut(offset, limit), offset + limit)
-                return cut.model_dump_json(by_alias=True)
-
-            shape = (key, offset, limit)
-            return tops.respond(found, shape, render, if_none_match, settings.read_cache_seconds)
+        kept = await global_reads.from_memory(
+            memory, key, target.live, (offset, limit), render, if_none_match, settings.read_cache_seconds
+        )
+        if kept is not None:
+            return kept
     response.headers["Cache-Control"] = tops.cache_control(settings.read_cache_seconds)
     page, response.headers[SOURCE] = await service.read(
         target, pool, lambda b: b.page(offset, limit), service.page_sql(target, offset, limit)

@@ -40,15 +40,15 @@ async def top(
     """
     # One dependency (the state) rather than four: resolving each costs the hottest read more than its answer does.
     board, pool, memory, settings = state["board"], state["pool"], state["tops"], state["settings"]
-    if offset + limit <= memory.size:
-        found = await service.top_of(memory, tops.GLOBAL, board)
-        if found is not None:
 
-            def render(top: tops.Top) -> str:
-                return service.as_page(top.page.cut(offset, limit), top.at).model_dump_json(by_alias=True)
+    def render(top: tops.Top) -> str:
+        return service.as_page(top.page.cut(offset, limit), top.at).model_dump_json(by_alias=True)
 
-            shape = ("global", offset, limit)
-            return tops.respond(found, shape, render, if_none_match, settings.read_cache_seconds)
+    kept = await service.from_memory(
+        memory, tops.GLOBAL, board, (offset, limit), render, if_none_match, settings.read_cache_seconds
+    )
+    if kept is not None:
+        return kept
     page, response.headers[SOURCE] = await service.read(
         board, pool, lambda b: b.page(offset, limit), lambda c: repository.page(c, offset, limit)
     )

@@ -67,9 +67,8 @@ class Tops:
         self.moved([GLOBAL, *(key_of(str(b["boardId"]), str(b["period"])) for b in boards if isinstance(b, dict))])
 
     def clear(self) -> None:
-        """Forget every top (a resubscribe or a rebuild: what was missed is unknown)."""
-        self.moved(list(self._tops))
-        self._tops.clear()
+        """Forget every top, and keep none being read now (a resubscribe or a rebuild: what was missed is unknown)."""
+        self.moved({*self._tops, *self._reading})
 
     async def top(self, key: str, board: Board) -> Top | None:
         """The board's top, from memory when nothing moved it (None while Redis is being rebuilt)."""

@@ -64,10 +64,10 @@ class Hub:
         settings: Settings,
         delivery: Delivery,
         catalog: Catalog,
-        tops: Tops | None = None,
+        tops: Tops,
     ) -> None:
         self.redis = redis
-        self.tops = tops if tops is not None else Tops(settings.read_top_size)
+        self.tops = tops
         self.board = board
         self.pool = pool
         self.settings = settings

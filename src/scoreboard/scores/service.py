@@ -177,19 +177,19 @@ async def _award(
                 raise Conflict("This Idempotency-Key was used for a different action.")
             metrics.REPLAYS.inc()
             return Outcome(await _replay(deps, conn, user_id, idempotency_key, row), True, verdict)
+    periods = _periods(row["boards"], deps.settings.board_period_grace_seconds)
     metrics.AWARDS.labels(row["action_id"]).inc()  # committed: the award is one autocommitted statement
     metrics.BOARD_AWARDS.labels("global").inc()
-    for board_id, *_ in orjson.loads(row["boards"] or "[]"):
-        metrics.BOARD_AWARDS.labels(board_id).inc()
-    awarded = await _publish(deps, user_id, row)
+    for counted in periods:
+        metrics.BOARD_AWARDS.labels(counted.board_id).inc()
+    awarded = await _publish(deps, user_id, row, periods)
     if idempotency_key is not None:
         await _remember(deps, user_id, idempotency_key, awarded)
     return Outcome(awarded, False, verdict)
 
 
-async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record) -> ScoreAwarded:
-    """After commit: update the board and publish; if Redis fails the award stands (the reconciler heals)."""
-    periods = _periods(row["boards"], deps.settings.board_period_grace_seconds)
+async def _publish(deps: Deps, user_id: UUID, row: asyncpg.Record, periods: list[PeriodAward]) -> ScoreAwarded:
+    """After commit: update the boards and publish; if Redis fails the award stands (the reconciler heals)."""
     try:
         applied = await deps.board.apply_award(
             user_id=user_id,
