@@ -96,7 +96,7 @@ async def entries(
             return cut.model_dump_json(by_alias=True)
 
         key = tops.key_of(target.spec.id, target.period.key)
-        kept = await global_reads.from_memory(
+        kept = await tops.from_memory(
             memory, key, target.live, (offset, limit), render, if_none_match, settings.read_cache_seconds
         )
         if kept is not None:

@@ -44,7 +44,7 @@ async def top(
     def render(top: tops.Top) -> str:
         return service.as_page(top.page.cut(offset, limit), top.at).model_dump_json(by_alias=True)
 
-    kept = await service.from_memory(
+    kept = await tops.from_memory(
         memory, tops.GLOBAL, board, (offset, limit), render, if_none_match, settings.read_cache_seconds
     )
     if kept is not None:

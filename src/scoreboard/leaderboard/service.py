@@ -10,7 +10,6 @@ from typing import Literal, TypeVar
 from uuid import UUID
 
 import asyncpg
-from fastapi import Response
 from redis.exceptions import RedisError
 
 from scoreboard.db import Connection, Pool
@@ -19,7 +18,6 @@ from scoreboard.kit.problems import NotFound
 from scoreboard.leaderboard import keys, repository
 from scoreboard.leaderboard.board import Board, Entry, Member, Page
 from scoreboard.leaderboard.schemas import BoardEntry, BoardPage, UserRank
-from scoreboard.leaderboard.tops import Top, Tops, respond
 
 log = logging.getLogger(__name__)
 Source = Literal["redis", "postgres"]
@@ -65,32 +63,6 @@ def as_page(page: Page, at: datetime | None = None) -> BoardPage:
     """Render a page (read at `at`: now by default)."""
     entries = [BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score) for e in page.entries]
     return BoardPage(entries=entries, total_players=page.total, generated_at=at or datetime.now(UTC))
-
-
-async def from_memory(
-    memory: Tops,
-    key: str,
-    board: Board,
-    rows: tuple[int, int],
-    render: Callable[[Top], str],
-    if_none_match: str | None,
-    cache_seconds: int,
-) -> Response | None:
-    """Answer rows (offset, limit) of a board's top from this process's memory, or `304` when the client has them.
-
-    None: the rows lie past the kept top, or Redis cannot say (the caller reads the usual way).
-    """
-    offset, limit = rows
-    if offset + limit > memory.size:
-        return None
-    try:
-        found = await memory.top(key, board)
-    except RedisError as exc:
-        log.warning("board top not kept in memory: Redis unavailable (%s)", exc)
-        return None
-    if found is None:
-        return None
-    return respond(found, (key, offset, limit), render, if_none_match, cache_seconds)
 
 
 def rank_of(page: Page, user_id: UUID) -> UserRank:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -11,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, Response
+from redis.exceptions import RedisError
 
 from scoreboard.leaderboard.board import EPOCH, Board, Page
 
 GLOBAL = "global"
+log = logging.getLogger(__name__)
 
 
 def key_of(board_id: str, period: str) -> str:
@@ -115,6 +118,32 @@ def respond(
     if matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
+
+
+async def from_memory(
+    memory: Tops,
+    key: str,
+    board: Board,
+    rows: tuple[int, int],
+    render: Callable[[Top], str],
+    if_none_match: str | None,
+    cache_seconds: int,
+) -> Response | None:
+    """Answer rows (offset, limit) of a board's top from this process's memory, or `304` when the client has them.
+
+    None: the rows lie past the kept top, or Redis cannot say (the caller reads the usual way).
+    """
+    offset, limit = rows
+    if offset + limit > memory.size:
+        return None
+    try:
+        found = await memory.top(key, board)
+    except RedisError as exc:
+        log.warning("board top not kept in memory: Redis unavailable (%s)", exc)
+        return None
+    if found is None:
+        return None
+    return respond(found, (key, offset, limit), render, if_none_match, cache_seconds)
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
