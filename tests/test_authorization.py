@@ -16,6 +16,7 @@ from tests.fixtures.boards import add_board
 from tests.fixtures.problems import assert_problem
 
 PUBLIC, ANY_CALLER, USER, ADMIN = "public", "any-caller", "user", "admin"
+TRUSTED = "trusted"  # trusted game servers only: an API key with results:write
 
 # Every /api route and who may call it. A new route missing here fails test_every_api_route_is_classified,
 # so nobody can ship an endpoint without deciding its access class.
@@ -75,15 +76,18 @@ ACCESS: dict[tuple[str, str], str] = {
     ("PATCH", "/api/admin/boards/{board_id}"): ADMIN,
     ("POST", "/api/admin/boards/{board_id}/deactivate"): ADMIN,
     ("POST", "/api/admin/boards/{board_id}/backfill"): ADMIN,
+    ("POST", "/api/boards/{board_id}/results"): TRUSTED,
+    ("GET", "/api/admin/boards/{board_id}/results"): ADMIN,
+    ("POST", "/api/admin/results/{submission_id}/remove"): ADMIN,
 }
 # WebSocket routes (live streams: public; a token or ticket only adds my_rank, tested in tests/live).
 WEBSOCKETS = {"/api/leaderboard/ws": PUBLIC, "/api/boards/{board_id}/ws": PUBLIC}
-KEY_BODY = {"name": "game server", "scopes": ["scores:write"]}
+KEY_BODY = {"name": "game server", "scopes": ["scores:write", "results:write"]}
 TARGET_PLACEHOLDER = "victim"
 ACTION = "complete-quest"
 # Boards in URLs: players read the built-in board (where every player has a rank); admins change one made for the
 # test (`global` cannot change).
-READ_BOARD, ADMIN_BOARD = "global", "matrix-board"
+READ_BOARD, ADMIN_BOARD, RESULT_BOARD = "global", "matrix-board", "matrix-results"
 # Valid bodies, so a refusal can only come from authorization and a success proves the route works.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/users/me"): {"metadata": {"team": "red"}},
@@ -95,16 +99,20 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/admin/actions/{action_id}"): {"points": 11},
     ("POST", "/api/admin/boards"): {"id": "matrix-new-board", "name": "Matrix", "period": "weekly"},
     ("PATCH", "/api/admin/boards/{board_id}"): {"name": "Renamed"},
+    ("POST", "/api/boards/{board_id}/results"): {"userId": str(uuid4()), "value": 7},
+    ("POST", "/api/admin/results/{submission_id}/remove"): {"reason": "matrix"},
 }
 # Trusted servers name the user they award; players never may.
 BODY_FOR_KEYS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/scores"): {"actionId": "complete-quest", "userId": TARGET_PLACEHOLDER},
+    ("POST", "/api/boards/{board_id}/results"): {"userId": TARGET_PLACEHOLDER, "value": 7},
 }
 # What each kind of caller gets on each protected class: 2xx, or the refusal status.
 EXPECTED = {
     ANY_CALLER: {"api_key": 200, "player": 200, "admin": 200},
     USER: {"api_key": 403, "player": 200, "admin": 200},
     ADMIN: {"api_key": 403, "player": 403, "admin": 200},
+    TRUSTED: {"api_key": 201, "player": 403, "admin": 403},
 }
 PROTECTED = [pytest.param(route, access, id=" ".join(route)) for route, access in ACCESS.items() if access != PUBLIC]
 NO_CREDENTIALS = [
@@ -131,10 +139,11 @@ SMUGGLED = [
 ]
 
 
-def url_of(path: str, user_id: UUID, key_id: Any) -> str:
+def url_of(path: str, user_id: UUID, key_id: Any, submission_id: int = 1) -> str:
     """A route's path with its parameters filled in."""
     board = ADMIN_BOARD if path.startswith("/api/admin/boards") else READ_BOARD
-    return path.format(user_id=user_id, key_id=key_id, action_id=ACTION, board_id=board)
+    board = RESULT_BOARD if path.endswith("/results") else board
+    return path.format(user_id=user_id, key_id=key_id, action_id=ACTION, board_id=board, submission_id=submission_id)
 
 
 def assert_unauthorized(response: httpx.Response) -> None:
@@ -213,9 +222,15 @@ async def test_protected_route_serves_only_its_class(
     """Refuse API keys and players where the class says so; serve the others with a 2xx."""
     method, path = route
     victim = await register(client)
-    url = url_of(path, victim.id, api_key["id"])
-    if "{board_id}" in path:
+    submission = 1
+    if "{board_id}" in path or "{submission_id}" in path:
         await add_board(client, boss, ADMIN_BOARD, "daily")
+        await add_board(client, boss, RESULT_BOARD, "daily", kind="result")
+    if "{submission_id}" in path:
+        body = {"userId": str(victim.id), "value": 3}
+        made = await client.post(f"/api/boards/{RESULT_BOARD}/results", json=body, headers=key_headers(api_key))
+        submission = made.json()["submissionId"]
+    url = url_of(path, victim.id, api_key["id"], submission)
     callers = {"api_key": key_headers(api_key), "player": (await player(client)).headers, "admin": boss.headers}
     # The admin goes last: its success (revoking the very key, deactivating) must not turn a 403 above into a 401.
     for who, headers in callers.items():
@@ -396,7 +411,7 @@ async def test_api_key_lifecycle(client: httpx.AsyncClient, boss: Account, api_k
     """Show the secret once, never list it, and refuse it with 401 once revoked."""
     assert api_key["key"].startswith("sbk_")
     assert api_key["prefix"] == api_key["key"][:12]
-    assert api_key["scopes"] == ["scores:write"]
+    assert api_key["scopes"] == sorted(KEY_BODY["scopes"])
     assert api_key["createdBy"] == str(boss.id)
     listing = await client.get("/api/admin/api-keys", headers=boss.headers)
     assert listing.status_code == 200
@@ -405,7 +420,13 @@ async def test_api_key_lifecycle(client: httpx.AsyncClient, boss: Account, api_k
     assert api_key["key"] not in listing.text
     whoami = await client.get("/api/auth/whoami", headers=key_headers(api_key))
     assert whoami.status_code == 200
-    expected = {"kind": "api_key", "userId": None, "role": None, "apiKeyId": api_key["id"], "scopes": ["scores:write"]}
+    expected = {
+        "kind": "api_key",
+        "userId": None,
+        "role": None,
+        "apiKeyId": api_key["id"],
+        "scopes": sorted(KEY_BODY["scopes"]),
+    }
     assert whoami.json() == expected
 
     assert (await client.delete(f"/api/admin/api-keys/{api_key['id']}", headers=boss.headers)).status_code == 204

@@ -42,6 +42,7 @@ from scoreboard.live import router as live
 from scoreboard.live.delivery import Delivery, Portable
 from scoreboard.live.hub import Hub
 from scoreboard.redis import create_redis, create_request_redis
+from scoreboard.results import router as results
 from scoreboard.scores import router as scores
 from scoreboard.scores.audit import AuditWriter
 from scoreboard.state import State
@@ -176,6 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         actions.admin,
         boards.admin,
+        results.router,
+        results.admin,
         apikeys_router,
         history.router,
         history.admin,

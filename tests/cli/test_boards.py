@@ -63,3 +63,25 @@ async def test_add_set_disable_list_and_backfill(
     assert await db.fetchval("SELECT score FROM board_scores WHERE board_id = 'week'") == 10
     keys = [k async for k in redis.scan_iter(match="board:{week:*")]
     assert keys, "the current week is reloaded in Redis"
+
+
+async def test_result_boards_are_added_listed_and_bounded_from_the_command_line(
+    database_url: str, tmp_path: Path, db: asyncpg.Connection
+) -> None:
+    """`--kind result` with its sort, keep and bounds; points boards refuse result rules."""
+
+    def boards(*args: str) -> tuple[int, str, str]:
+        done = run_scoreboard("boards", *args, data_dir=tmp_path, database_url=database_url)
+        return done.returncode, done.stdout, done.stderr
+
+    code, out, err = boards(
+        "add", "laps", "--name", "Laps", "--period", "weekly", "--kind", "result", "--sort", "asc", "--min-value", "1"
+    )
+    assert code == 0, err
+    assert "results (best, lowest first)" in out
+    assert boards("set", "laps", "--max-value", "600000")[0] == 0
+    row = await db.fetchrow("SELECT kind, sort, keep, min_value, max_value FROM boards WHERE id = 'laps'")
+    assert tuple(row.values()) == ("result", "asc", "best", 1, 600_000)
+    assert boards("set", "laps", "--max-value", "0")[0] == 1  # below minValue
+    assert boards("add", "odd", "--name", "Odd", "--period", "daily", "--kind", "sideways")[0] == 2
+    assert boards("set", "global", "--min-value", "3")[0] == 1

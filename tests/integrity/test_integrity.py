@@ -26,6 +26,7 @@ CHECKS = [
     "history-without-user",
     "history-without-action",
     "period-total",
+    "result-standing",
     "board-mirror",
     "board-missing",
     "board-different",
@@ -34,7 +35,7 @@ CHECKS = [
     "score-cache",
     "period-board",
 ]
-POSTGRES_CHECKS, REDIS_CHECKS = CHECKS[:5], CHECKS[5:]
+POSTGRES_CHECKS, REDIS_CHECKS = CHECKS[:6], CHECKS[6:]
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ async def test_a_consistent_system_is_ok(client: httpx.AsyncClient, boss: Accoun
     assert body["ok"] is True
     assert [c["name"] for c in body["checks"]] == CHECKS
     assert all((c["count"], c["sample"], c["advice"], c["repaired"]) == (0, [], None, False) for c in body["checks"])
-    assert [c["repairable"] for c in body["checks"]] == [False] * 5 + [True] * 7
+    assert [c["repairable"] for c in body["checks"]] == [False] * 6 + [True] * 7
 
 
 async def bypass_foreign_keys(db: asyncpg.Connection, sql: str, *args: Any) -> None:
@@ -128,6 +129,7 @@ async def test_every_kind_of_finding(
         "history-without-user": 1,
         "history-without-action": 1,
         "period-total": 0,  # no boards but the global one here (tests/boards cover periods)
+        "result-standing": 0,  # and no result boards (tests/results cover them)
         "board-mirror": 0,
         "board-missing": 1,
         "board-different": 1,
@@ -166,7 +168,9 @@ async def test_every_kind_of_finding(
     # A repair fixes Redis only; PostgreSQL's findings stay for a human.
     repaired = await service.run(app.state["pool"], app.state["background_redis"], repair=True)
     assert not repaired.ok
-    assert [c.name for c in repaired.needs_human] == [n for n in POSTGRES_CHECKS if n != "period-total"]
+    assert [c.name for c in repaired.needs_human] == [
+        n for n in POSTGRES_CHECKS if n not in ("period-total", "result-standing")
+    ]
     assert [c.name for c in repaired.checks if c.repaired] == [
         n for n in REDIS_CHECKS if n not in ("board-mirror", "period-board")
     ]

@@ -42,6 +42,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/boards/{board_id}/ranks"): {"userIds": [str(uuid4())]},
     ("POST", "/api/admin/boards"): {"id": BOARD, "name": "Documented", "period": "daily"},
     ("PATCH", "/api/admin/boards/{board_id}"): {"name": "Renamed"},
+    ("POST", "/api/boards/{board_id}/results"): {"userId": str(uuid4()), "value": 1},
+    ("POST", "/api/admin/results/{submission_id}/remove"): {"reason": "documented"},
 }
 QUERIES: dict[tuple[str, str], dict[str, Any]] = {("GET", "/api/leaderboard/range"): {"min": 0, "max": 10}}
 # Registrations per address: enough for every account these tests make from one address.
@@ -55,7 +57,7 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def url(path: str) -> str:
     """Fill a documented path's parameters with values of the right shape."""
-    return path.format(user_id=uuid4(), key_id=uuid4(), action_id=ACTION, board_id=BOARD)
+    return path.format(user_id=uuid4(), key_id=uuid4(), action_id=ACTION, board_id=BOARD, submission_id=1)
 
 
 @dataclass
@@ -307,6 +309,12 @@ ELSEWHERE = {
     ("GET", "/readyz", 503): "test_with_the_stores_down_every_operation_that_uses_them_is_a_503",
     ("GET", "/api/leaderboard", 304): "tests/leaderboard/test_tops.py::test_an_unchanged_top_is_a_304_until_...",
     ("GET", "/api/boards/{board_id}/entries", 304): "tests/leaderboard/test_tops.py::test_a_period_board_top_has_...",
+    ("POST", "/api/boards/{board_id}/results", 404): "tests/results/test_router.py::test_unknown_board_or_player_...",
+    ("POST", "/api/boards/{board_id}/results", 409): "tests/results/test_router.py::test_a_points_board_takes_no_...",
+    ("POST", "/api/boards/{board_id}/results", 429): "tests/results/test_router.py::test_each_api_key_is_rate_...",
+    ("GET", "/api/admin/boards/{board_id}/results", 404): "tests/results/test_moderation.py::test_unknown_...",
+    ("POST", "/api/admin/results/{submission_id}/remove", 404): "tests/results/test_moderation.py::test_unknown_...",
+    ("POST", "/api/admin/results/{submission_id}/remove", 409): "tests/results/test_moderation.py::test_removing_...",
 }
 
 

@@ -265,3 +265,33 @@ async def test_pick_a_board_see_it_live_its_last_winners_and_my_rank_on_each_boa
         await expect(page.locator('#picker button[data-board="today"]')).to_have_attribute("aria-selected", "true")
         await expect(rows.locator(".name")).to_have_text([me.username, rival.username], timeout=5_000)
         await expect(page.locator("#winners-list li .name")).to_have_text([champion.username])
+
+
+async def test_a_result_board_shows_values_lowest_first_and_moves_live(
+    service: Service, page: Any, db: asyncpg.Connection
+) -> None:
+    from playwright.async_api import expect
+
+    async with httpx.AsyncClient(base_url=service.base) as http:
+        boss = await admin(http, db)
+        await add_board(http, boss, "laps", "daily", name="Fastest lap", kind="result", sort="asc")
+        created = await http.post(
+            "/api/admin/api-keys", headers=boss.headers, json={"name": "race server", "scopes": ["results:write"]}
+        )
+        server = {"X-API-Key": created.json()["key"]}
+        ana, ben = await player(http), await player(http)
+
+        async def lap(account: Account, value: int) -> None:
+            body = {"userId": str(account.id), "value": value}
+            response = await http.post("/api/boards/laps/results", headers=server, json=body)
+            assert response.status_code == 201, response.text
+
+        await lap(ana, 62_000)
+        await lap(ben, 61_500)
+        await page.goto(service.base + "/#board=laps")
+        await expect(page.locator("#board-name")).to_have_text("Fastest lap")
+        rows = page.locator("#board li")
+        await expect(rows.locator(".name")).to_have_text([ben.username, ana.username], timeout=5_000)
+        await lap(ana, 60_900)  # a faster lap: Ana leads, live
+        await expect(rows.locator(".name")).to_have_text([ana.username, ben.username], timeout=2_000)
+        await expect(rows.first.locator(".score")).to_have_text("60,900")

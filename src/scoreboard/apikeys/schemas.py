@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 
 from scoreboard.kit.schemas import Schema, StrictSchema
 
-Scope = Literal["scores:write"]
+Scope = Literal["scores:write", "results:write"]
 
 
 class ApiKeyCreate(StrictSchema):

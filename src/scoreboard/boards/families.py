@@ -37,6 +37,11 @@ def spec_of(row: Any) -> Spec:
         ends_at=row["ends_at"],
         action_ids=tuple(actions) if actions is not None else None,
         is_active=row["is_active"],
+        kind=row["kind"],
+        sort=row["sort"],
+        keep=row["keep"],
+        min_value=row["min_value"],
+        max_value=row["max_value"],
     )
 
 
@@ -79,7 +84,7 @@ async def stage(pool: Pool, loader: Pipelined, family: Family, suffix: str) -> t
     temp = [name + suffix for name in family.names]
     count = 0
     async with pool.acquire() as conn:
-        async for rows in repository.stream_members(conn, family.spec.id, family.period.key, BATCH):
+        async for rows in repository.stream_members(conn, family.spec.id, family.period.key, BATCH, family.spec.kind):
             await bulk_load(loader, temp, rows)
             count += len(rows)
     return temp, count
@@ -164,7 +169,7 @@ async def check(pool: Pool, redis: Redis, *, repair: bool = False) -> list[Famil
     for family in families:
         board, _, usernames, reached = family.names
         async with pool.acquire() as conn:
-            rows = await repository.members(conn, family.spec.id, family.period.key)
+            rows = await repository.members(conn, family.spec.id, family.period.key, kind=family.spec.kind)
         expected = {str(r["id"]): r for r in rows if r["is_active"]}
         actual = {m: int(s) async for m, s in redis.zscan_iter(board)}
         at = await redis.hgetall(reached)

@@ -9,6 +9,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 Kind = Literal["all_time", "daily", "weekly", "monthly", "season"]
+BoardKind = Literal["points", "result"]
+Sort = Literal["desc", "asc"]
+Keep = Literal["best", "latest"]
+VALUE_LIMIT = 2**53 - 1  # Redis ranks doubles: past this, two different values could tie
 GLOBAL = "global"
 ALL = "all"  # the one period of an all-time board
 SEASON = "season"  # the one period of a season
@@ -32,6 +36,16 @@ class Spec:
     ends_at: datetime | None
     action_ids: tuple[str, ...] | None
     is_active: bool
+    kind: BoardKind = "points"
+    sort: Sort = "desc"
+    keep: Keep = "best"
+    min_value: int | None = None
+    max_value: int | None = None
+
+    @property
+    def sign(self) -> int:
+        """How a value orders on the board: -1 when the lowest ranks first (Redis and SQL order highest first)."""
+        return -1 if self.kind == "result" and self.sort == "asc" else 1
 
     @property
     def zone(self) -> ZoneInfo:

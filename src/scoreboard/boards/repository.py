@@ -11,8 +11,21 @@ import asyncpg
 
 from scoreboard.db import Connection
 
-_BOARD = "id, name, description, period, time_zone, starts_at, ends_at, action_ids, is_active, created_at, updated_at"
-_EDITABLE = ("name", "description", "time_zone", "starts_at", "ends_at", "action_ids", "is_active")
+_BOARD = (
+    "id, name, description, period, time_zone, starts_at, ends_at, action_ids, is_active, created_at, updated_at,"
+    " kind, sort, keep, min_value, max_value"
+)
+_EDITABLE = (
+    "name",
+    "description",
+    "time_zone",
+    "starts_at",
+    "ends_at",
+    "action_ids",
+    "is_active",
+    "min_value",
+    "max_value",
+)
 
 
 async def boards(conn: Connection) -> list[asyncpg.Record]:
@@ -71,37 +84,58 @@ async def database_now(conn: Connection) -> datetime:
     return now
 
 
-# The board's order, as Redis keeps it: score, then who reached it first (to the millisecond), then id (reverse text
-# order, as ZREVRANGE breaks exact ties). Deactivated players are not ranked. Ranks come from board_rank (0007).
-_STANDINGS = """
-  SELECT s.user_id AS id, u.username, s.score AS current_score,
+# The board's order, as Redis keeps it: rank value (the score; a result's value, negated when the lowest ranks first),
+# then who reached it first (to the millisecond), then id (reverse text order, as ZREVRANGE breaks exact ties).
+# Deactivated players are not ranked. Ranks come from board_rank (0007) and result_rank (0008). `current_score` is
+# what a page shows: the score, or the value.
+_TABLES = {
+    "points": ("board_scores", "s.score", "s.score", "board_rank"),
+    "result": ("result_standings", "s.value", "s.rank_value", "result_rank"),
+}
+
+
+def _standings(kind: str) -> str:
+    table, shown, ranked, _ = _TABLES[kind]
+    return f"""
+  SELECT s.user_id AS id, u.username, {shown} AS current_score, {ranked} AS rank_value,
          floor(extract(epoch FROM s.reached_at) * 1000)::bigint AS reached_ms
-  FROM board_scores s JOIN users u ON u.id = s.user_id AND u.is_active
+  FROM {table} s JOIN users u ON u.id = s.user_id AND u.is_active
   WHERE s.board_id = $1 AND s.period = $2
 """
-_ORDER = "current_score DESC, reached_ms, id::text DESC"
-_RANKED = f"""
+
+
+_ORDER = "rank_value DESC, reached_ms, id::text DESC"
+
+
+def _ranked(kind: str) -> str:
+    return f"""
 WITH ranked AS (
   SELECT st.*, row_number() OVER (ORDER BY {_ORDER}) AS position, count(*) OVER () AS total
-  FROM ({_STANDINGS}) st
+  FROM ({_standings(kind)}) st
 )
 """
-_COLUMNS = "id, username, current_score, board_rank($1, $2, current_score) AS rank, position, total"
 
 
-async def total(conn: Connection, board_id: str, period: str) -> int:
+def _columns(kind: str) -> str:
+    return f"id, username, current_score, {_TABLES[kind][3]}($1, $2, rank_value) AS rank, position, total"
+
+
+async def total(conn: Connection, board_id: str, period: str, kind: str = "points") -> int:
     """Ranked players in a period."""
-    count: int = await conn.fetchval(f"SELECT count(*) FROM ({_STANDINGS}) st", board_id, period)
+    count: int = await conn.fetchval(f"SELECT count(*) FROM ({_standings(kind)}) st", board_id, period)
     return count
 
 
-async def page(conn: Connection, board_id: str, period: str, offset: int, limit: int) -> list[asyncpg.Record]:
-    """Rows in board order (the index on (board, period, score) hands them over in order)."""
+async def page(
+    conn: Connection, board_id: str, period: str, offset: int, limit: int, kind: str = "points"
+) -> list[asyncpg.Record]:
+    """Rows in board order (the index on (board, period, rank value) hands them over in order)."""
+    ranked, rank = _TABLES[kind][2], _TABLES[kind][3]
     return await conn.fetch(
         f"""
-        SELECT id, username, current_score, board_rank($1, $2, current_score) AS rank,
-               (SELECT count(*) FROM ({_STANDINGS}) st) AS total
-        FROM ({_STANDINGS} ORDER BY s.score DESC, reached_ms, s.user_id::text DESC OFFSET $3 LIMIT $4) page
+        SELECT id, username, current_score, {rank}($1, $2, rank_value) AS rank,
+               (SELECT count(*) FROM ({_standings(kind)}) st) AS total
+        FROM ({_standings(kind)} ORDER BY {ranked} DESC, reached_ms, s.user_id::text DESC OFFSET $3 LIMIT $4) page
         ORDER BY {_ORDER}
         """,
         board_id,
@@ -111,11 +145,13 @@ async def page(conn: Connection, board_id: str, period: str, offset: int, limit:
     )
 
 
-async def around(conn: Connection, board_id: str, period: str, user_id: UUID, radius: int) -> list[asyncpg.Record]:
+async def around(
+    conn: Connection, board_id: str, period: str, user_id: UUID, radius: int, kind: str = "points"
+) -> list[asyncpg.Record]:
     """The user and up to `radius` neighbours either side."""
     return await conn.fetch(
-        f"""{_RANKED}
-        SELECT {_COLUMNS} FROM ranked
+        f"""{_ranked(kind)}
+        SELECT {_columns(kind)} FROM ranked
         WHERE position BETWEEN (SELECT position FROM ranked WHERE id = $3) - $4
                            AND (SELECT position FROM ranked WHERE id = $3) + $4
         ORDER BY position
@@ -127,10 +163,12 @@ async def around(conn: Connection, board_id: str, period: str, user_id: UUID, ra
     )
 
 
-async def ranks(conn: Connection, board_id: str, period: str, user_ids: list[UUID]) -> list[asyncpg.Record]:
+async def ranks(
+    conn: Connection, board_id: str, period: str, user_ids: list[UUID], kind: str = "points"
+) -> list[asyncpg.Record]:
     """These users' rows, in board order."""
     return await conn.fetch(
-        f"{_RANKED} SELECT {_COLUMNS} FROM ranked WHERE id = ANY($3::uuid[]) ORDER BY position",
+        f"{_ranked(kind)} SELECT {_columns(kind)} FROM ranked WHERE id = ANY($3::uuid[]) ORDER BY position",
         board_id,
         period,
         user_ids,
@@ -138,13 +176,14 @@ async def ranks(conn: Connection, board_id: str, period: str, user_ids: list[UUI
 
 
 async def members(
-    conn: Connection, board_id: str, period: str, user_ids: list[UUID] | None = None
+    conn: Connection, board_id: str, period: str, user_ids: list[UUID] | None = None, kind: str = "points"
 ) -> list[asyncpg.Record]:
-    """A period's standings as Redis holds them (id, score, reached, username, active), of some users or all."""
+    """A period's standings as Redis holds them (id, rank value, reached, username, active), of some users or all."""
+    table, _, ranked, _ = _TABLES[kind]
     return await conn.fetch(
-        """
-        SELECT s.user_id AS id, u.username, s.score AS current_score, s.reached_at AS reached, u.is_active
-        FROM board_scores s JOIN users u ON u.id = s.user_id
+        f"""
+        SELECT s.user_id AS id, u.username, {ranked} AS current_score, s.reached_at AS reached, u.is_active
+        FROM {table} s JOIN users u ON u.id = s.user_id
         WHERE s.board_id = $1 AND s.period = $2 AND ($3::uuid[] IS NULL OR s.user_id = ANY($3::uuid[]))
         """,
         board_id,
@@ -169,11 +208,14 @@ async def current_members(conn: Connection, user_ids: list[UUID]) -> list[asyncp
     )
 
 
-async def stream_members(conn: Connection, board_id: str, period: str, batch: int) -> AsyncIterator[list[Any]]:
-    """Every active player of a period as the board loads them (id, score, reach time in ms, username)."""
-    query = """
-        SELECT s.user_id::text, s.score, floor(extract(epoch FROM s.reached_at) * 1000)::bigint, u.username
-        FROM board_scores s JOIN users u ON u.id = s.user_id AND u.is_active
+async def stream_members(
+    conn: Connection, board_id: str, period: str, batch: int, kind: str = "points"
+) -> AsyncIterator[list[Any]]:
+    """Every active player of a period as the board loads them (id, rank value, reach time in ms, username)."""
+    table, _, ranked, _ = _TABLES[kind]
+    query = f"""
+        SELECT s.user_id::text, {ranked}, floor(extract(epoch FROM s.reached_at) * 1000)::bigint, u.username
+        FROM {table} s JOIN users u ON u.id = s.user_id AND u.is_active
         WHERE s.board_id = $1 AND s.period = $2
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -216,7 +258,7 @@ async def unequal_totals(conn: Connection) -> list[asyncpg.Record]:
         """
         WITH checked AS (
           SELECT b.*, board_period(b.period, b.time_zone, b.starts_at, b.ends_at, b.updated_at) AS changed_in
-          FROM boards b WHERE b.id <> 'global' AND b.is_active
+          FROM boards b WHERE b.id <> 'global' AND b.is_active AND b.kind = 'points'
         ),
         expected AS (
           SELECT c.id AS board_id, board_period(c.period, c.time_zone, c.starts_at, c.ends_at, h.created_at) AS period,
@@ -242,14 +284,20 @@ async def unequal_totals(conn: Connection) -> list[asyncpg.Record]:
 
 
 async def drop_archives(conn: Connection, before: datetime) -> int:
-    """Delete finished periods whose last award is older than `before` (the archive retention)."""
-    status = await conn.execute(
-        """
-        DELETE FROM board_scores s USING boards b
-        WHERE b.id = s.board_id AND b.period IN ('daily', 'weekly', 'monthly')
-          AND s.period <> board_period(b.period, b.time_zone, b.starts_at, b.ends_at, now())
-          AND s.period < board_period(b.period, b.time_zone, b.starts_at, b.ends_at, $1)
-        """,
-        before,
-    )
-    return int(status.split()[-1])
+    """Delete finished periods' standings whose period is older than `before` (the archive retention).
+
+    Result submissions stay: they are the audit, and `backfill` recounts standings from them.
+    """
+    removed = 0
+    for table in ("board_scores", "result_standings"):
+        status = await conn.execute(
+            f"""
+            DELETE FROM {table} s USING boards b
+            WHERE b.id = s.board_id AND b.period IN ('daily', 'weekly', 'monthly')
+              AND s.period <> board_period(b.period, b.time_zone, b.starts_at, b.ends_at, now())
+              AND s.period < board_period(b.period, b.time_zone, b.starts_at, b.ends_at, $1)
+            """,
+            before,
+        )
+        removed += int(status.split()[-1])
+    return removed

@@ -89,7 +89,7 @@ async def entries(
     catalog, pool, memory, settings = state["boards"], state["pool"], state["tops"], state["settings"]
     target = await service.target(catalog, pool, board_id, period)
     offset = service.offset_of(cursor)
-    if target.live is not None:
+    if target.live is not None and target.spec.kind == "points":  # result entries carry PostgreSQL's metadata
 
         def render(top: tops.Top) -> str:
             cut = service.period_page(target, top.page.cut(offset, limit), offset + limit)
@@ -105,7 +105,7 @@ async def entries(
     page, response.headers[SOURCE] = await service.read(
         target, pool, lambda b: b.page(offset, limit), service.page_sql(target, offset, limit)
     )
-    return service.period_page(target, page, offset + limit)
+    return service.period_page(target, page, offset + limit, await service.metadata_of(pool, target, page))
 
 
 @router.get("/{board_id}/around/{user_id}", summary="A player and their neighbours", responses=answers(UNRANKED))
@@ -124,7 +124,7 @@ async def around(
         target, pool, lambda b: b.around(user_id, radius), service.around_sql(target, user_id, radius)
     )
     global_reads.rank_of(page, user_id)  # 404 when the player has no score there
-    return service.period_page(target, page, None)
+    return service.period_page(target, page, None, await service.metadata_of(pool, target, page))
 
 
 @router.post("/{board_id}/ranks", summary="Rank a list of players on a board", responses=answers(UNKNOWN))
@@ -143,7 +143,7 @@ async def ranks(
         target, pool, lambda b: b.ranks(wanted), service.ranks_sql(target, wanted)
     )
     found = {e.user_id for e in page.entries}
-    rendered = service.period_page(target, page, None)
+    rendered = service.period_page(target, page, None, await service.metadata_of(pool, target, page))
     return PeriodSubset(**rendered.model_dump(), missing=[u for u in wanted if u not in found])
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from scoreboard.boards.periods import Kind
+from scoreboard.boards.periods import VALUE_LIMIT, BoardKind, Keep, Kind, Sort
 from scoreboard.kit.schemas import Schema, StrictSchema
 from scoreboard.leaderboard.schemas import BoardEntry, UserRank
 from scoreboard.scores.schemas import ActionId
@@ -38,6 +38,14 @@ Actions = Annotated[
     list[ActionId], Field(min_length=1, max_length=100, description="Actions that count (null or absent: every one)")
 ]
 Instant = Annotated[datetime, Field(strict=False)]
+Bound = Annotated[
+    int,
+    Field(
+        ge=-VALUE_LIMIT,
+        le=VALUE_LIMIT,
+        description="A result board's inclusive bound on values (null: ±(2^53 - 1), what Redis ranks exactly)",
+    ),
+]
 
 
 class BoardView(Schema):
@@ -52,6 +60,11 @@ class BoardView(Schema):
     ends_at: datetime | None = Field(description="A season's end (exclusive)")
     actions: list[str] | None = Field(description="Actions that count; null: every one")
     is_active: bool
+    kind: BoardKind = Field(description="`points`: adds up awarded points; `result`: a trusted server's results")
+    sort: Sort = Field(description="`desc`: the highest value ranks first; `asc`: the lowest (result boards)")
+    keep: Keep = Field(description="Per player and period: the `best` result or the `latest` (result boards)")
+    min_value: int | None
+    max_value: int | None
     current_period: str = Field(description="The key of the period awards count in now")
     current_period_starts_at: datetime | None
     current_period_ends_at: datetime | None
@@ -74,9 +87,21 @@ class BoardCreate(StrictSchema):
     starts_at: Instant | None = None
     ends_at: Instant | None = None
     actions: Actions | None = None
+    kind: BoardKind = "points"
+    sort: Sort = "desc"
+    keep: Keep = "best"
+    min_value: Bound | None = None
+    max_value: Bound | None = None
 
     @model_validator(mode="after")
     def _season(self) -> BoardCreate:
+        if self.kind == "points":
+            if self.sort != "desc" or self.keep != "best" or self.min_value is not None or self.max_value is not None:
+                raise ValueError("sort, keep, minValue and maxValue are for result boards (kind: result)")
+        elif self.actions is not None:
+            raise ValueError("a result board ranks submitted results: it has no actions")
+        if self.min_value is not None and self.max_value is not None and self.max_value < self.min_value:
+            raise ValueError("maxValue must be at least minValue")
         if self.period == "season":
             if self.starts_at is None or self.ends_at is None:
                 raise ValueError("a season needs startsAt and endsAt")
@@ -101,6 +126,8 @@ class BoardPatch(StrictSchema):
     ends_at: Instant | None = None
     actions: Actions | None = None
     is_active: bool | None = None
+    min_value: Bound | None = None
+    max_value: Bound | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -112,6 +139,12 @@ class BoardPatch(StrictSchema):
         return data
 
 
+class ResultEntry(BoardEntry):
+    """A ranked player of a result board: `score` is their value."""
+
+    metadata: dict[str, Any] | None = Field(description="The metadata of the submission that is their standing")
+
+
 class PeriodPage(Schema):
     """A period's ranked players, a page at a time."""
 
@@ -119,7 +152,7 @@ class PeriodPage(Schema):
     period: str
     period_starts_at: datetime | None
     period_ends_at: datetime | None
-    entries: list[BoardEntry]
+    entries: list[BoardEntry | ResultEntry] = Field(description="Result boards' entries carry `metadata` too")
     total_players: int
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,15 +19,17 @@ from redis.asyncio import Redis
 from scoreboard.boards import families, periods, repository
 from scoreboard.boards.families import Family, spec_of
 from scoreboard.boards.periods import Period, Spec
-from scoreboard.boards.schemas import BoardCreate, BoardPatch, BoardView, PeriodPage
+from scoreboard.boards.schemas import BoardCreate, BoardPatch, BoardView, PeriodPage, ResultEntry
 from scoreboard.db import Connection, Pool
 from scoreboard.kit.pipelined import ScriptHost
-from scoreboard.kit.problems import Conflict, NotFound, Unprocessable
+from scoreboard.kit.problems import STORE_ERRORS, Conflict, NotFound, Unprocessable
 from scoreboard.leaderboard import repository as global_sql
 from scoreboard.leaderboard import service as global_reads
 from scoreboard.leaderboard.board import Board, Page
 from scoreboard.leaderboard.schemas import BoardEntry
+from scoreboard.results import repository as results
 
+log = logging.getLogger(__name__)
 Rows = Callable[[Connection], Awaitable[list[asyncpg.Record]]]
 
 
@@ -79,7 +83,7 @@ class Catalog:
         if found is None:
             if len(self._families) > 1024:  # finished periods' boards are never asked for again
                 self._families.clear()
-            found = self._families[name] = Board(self.redis, self.board.top_n, Family(spec, period).names)
+            found = self._families[name] = Board(self.redis, self.board.top_n, Family(spec, period).names, spec.sign)
         return found
 
 
@@ -125,28 +129,28 @@ def count_sql(target: Target) -> Callable[[Connection], Awaitable[int]]:
     """The PostgreSQL count of a period's ranked players."""
     if target.is_global:
         return global_sql.total_players
-    return lambda c: repository.total(c, target.spec.id, target.period.key)
+    return lambda c: repository.total(c, target.spec.id, target.period.key, target.spec.kind)
 
 
 def page_sql(target: Target, offset: int, limit: int) -> Rows:
     """The PostgreSQL twin of a page read."""
     if target.is_global:
         return lambda c: global_sql.page(c, offset, limit)
-    return lambda c: repository.page(c, target.spec.id, target.period.key, offset, limit)
+    return lambda c: repository.page(c, target.spec.id, target.period.key, offset, limit, target.spec.kind)
 
 
 def around_sql(target: Target, user_id: UUID, radius: int) -> Rows:
     """The PostgreSQL twin of an around read."""
     if target.is_global:
         return lambda c: global_sql.around(c, user_id, radius)
-    return lambda c: repository.around(c, target.spec.id, target.period.key, user_id, radius)
+    return lambda c: repository.around(c, target.spec.id, target.period.key, user_id, radius, target.spec.kind)
 
 
 def ranks_sql(target: Target, user_ids: list[UUID]) -> Rows:
     """The PostgreSQL twin of a ranks read."""
     if target.is_global:
         return lambda c: global_sql.ranks(c, user_ids)
-    return lambda c: repository.ranks(c, target.spec.id, target.period.key, user_ids)
+    return lambda c: repository.ranks(c, target.spec.id, target.period.key, user_ids, target.spec.kind)
 
 
 def cursor_of(offset: int) -> str:
@@ -170,14 +174,34 @@ def offset_of(cursor: str | None) -> int:
     )
 
 
-def period_page(target: Target, page: Page, next_offset: int | None) -> PeriodPage:
+async def metadata_of(pool: Pool, target: Target, page: Page) -> dict[UUID, Any]:
+    """A result board's metadata of these entries (none when PostgreSQL does not answer: the ranks still do)."""
+    if target.spec.kind != "result" or not page.entries:
+        return {}
+    try:
+        async with pool.acquire() as conn:
+            return await results.metadata(conn, target.spec.id, target.period.key, [e.user_id for e in page.entries])
+    except STORE_ERRORS as exc:
+        log.warning("result metadata left out: PostgreSQL unavailable (%r)", exc)
+        return {}
+
+
+def period_page(
+    target: Target, page: Page, next_offset: int | None, metadata: dict[UUID, Any] | None = None
+) -> PeriodPage:
     """Render a period's page."""
+    found = metadata or {}
+    rows: list[BoardEntry | ResultEntry] = [
+        BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score) for e in page.entries
+    ]
+    if target.spec.kind == "result":
+        rows = [ResultEntry(**row.model_dump(), metadata=found.get(row.user_id)) for row in rows]
     return PeriodPage(
         board_id=target.spec.id,
         period=target.period.key,
         period_starts_at=target.period.starts_at,
         period_ends_at=target.period.ends_at,
-        entries=[BoardEntry(rank=e.rank, user_id=e.user_id, username=e.username, score=e.score) for e in page.entries],
+        entries=rows,
         total_players=page.total,
         next_cursor=cursor_of(next_offset) if next_offset is not None and next_offset < page.total else None,
     )
@@ -196,6 +220,11 @@ def view(spec: Spec, now: datetime | None = None) -> BoardView:
         ends_at=spec.ends_at,
         actions=list(spec.action_ids) if spec.action_ids is not None else None,
         is_active=spec.is_active,
+        kind=spec.kind,
+        sort=spec.sort,
+        keep=spec.keep,
+        min_value=spec.min_value,
+        max_value=spec.max_value,
         current_period=this.key,
         current_period_starts_at=this.starts_at,
         current_period_ends_at=this.ends_at,
@@ -241,6 +270,13 @@ async def change(conn: Connection, board_id: str, patch: BoardPatch) -> Spec:
         changes["action_ids"] = changes.pop("actions")
     if ("starts_at" in changes or "ends_at" in changes) and current["period"] != "season":
         raise Unprocessable("Only a season has startsAt and endsAt.")
+    if current["kind"] == "points" and ("min_value" in changes or "max_value" in changes):
+        raise Unprocessable("Only a result board has minValue and maxValue.")
+    if current["kind"] == "result" and changes.get("action_ids") is not None:
+        raise Unprocessable("A result board ranks submitted results: it has no actions.")
+    low, high = changes.get("min_value", current["min_value"]), changes.get("max_value", current["max_value"])
+    if low is not None and high is not None and high < low:
+        raise Unprocessable("maxValue must be at least minValue.")
     starts, ends = changes.get("starts_at", current["starts_at"]), changes.get("ends_at", current["ends_at"])
     if starts is not None and ends is not None and ends <= starts:
         raise Unprocessable("endsAt must be after startsAt.")
@@ -251,13 +287,17 @@ async def change(conn: Connection, board_id: str, patch: BoardPatch) -> Spec:
 
 
 async def backfill(pool: Pool, redis: Redis, board_id: str, grace: int) -> int:
-    """Recount a board's periods from score_history and reload its current period in Redis; return the standings."""
+    """Recount a board's periods (from score_history, or a result board's submissions), reload Redis; return them."""
     if board_id == periods.GLOBAL:
         raise Conflict("The global board is users.current_score: `scoreboard leaderboard rebuild` reloads it.")
     async with pool.acquire() as conn:
-        if await repository.board(conn, board_id) is None:
+        found = await repository.board(conn, board_id)
+        if found is None:
             raise NotFound(f"No board {board_id!r}.")
-        count = await repository.backfill(conn, board_id)
+        if found["kind"] == "result":
+            count = await results.recount(conn, board_id)  # from its submissions, removed ones left out
+        else:
+            count = await repository.backfill(conn, board_id)
     for family in (await families.current(pool))[0]:
         if family.spec.id == board_id:
             await families.reload(pool, redis, family, grace, secrets.token_hex(8))

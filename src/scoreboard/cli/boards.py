@@ -57,10 +57,12 @@ def _in_transaction(work: Callable[[Any], Awaitable[T]]) -> Callable[[Any, Any],
 def _print(specs: list[Any]) -> None:
     from scoreboard.boards import service
 
-    typer.echo(f"{'id':<20} {'period':<9} {'zone':<18} {'now':<11} {'active':<6} {'actions':<24} name")
+    typer.echo(f"{'id':<20} {'period':<9} {'zone':<18} {'now':<11} {'active':<6} {'counts':<24} name")
     for spec in specs:
         view = service.view(spec)
         actions = ",".join(view.actions) if view.actions else "all"
+        if view.kind == "result":
+            actions = f"results ({view.keep}, {'lowest' if view.sort == 'asc' else 'highest'} first)"
         typer.echo(
             f"{view.id:<20} {view.period:<9} {view.time_zone:<18} {view.current_period:<11} "
             f"{'yes' if view.is_active else 'no':<6} {actions:<24} {view.name}"
@@ -94,15 +96,22 @@ def add(
     ends_at: Annotated[datetime | None, typer.Option(help="A season's end (with its UTC offset)")] = None,
     action: Actions = None,
     description: Annotated[str | None, typer.Option(help="Description")] = None,
+    kind: Annotated[str, typer.Option(help="points (awards add up) or result (a trusted server's results)")] = "points",
+    sort: Annotated[str, typer.Option(help="Result boards: desc (highest first) or asc (lowest first)")] = "desc",
+    keep: Annotated[str, typer.Option(help="Result boards: best or latest result per player and period")] = "best",
+    min_value: Annotated[int | None, typer.Option(help="Result boards: the lowest value accepted")] = None,
+    max_value: Annotated[int | None, typer.Option(help="Result boards: the highest value accepted")] = None,
 ) -> None:
-    """Add a board; it counts awards from now on (`backfill` counts the past)."""
+    """Add a board; a points board counts awards from now on (`backfill` counts the past)."""
     from scoreboard.boards import service
     from scoreboard.boards.schemas import BoardCreate
 
     fields: dict[str, Any] = {"id": board_id, "name": name, "period": period, "description": description}
     if time_zone is not None:
         fields["time_zone"] = time_zone
-    fields |= {"starts_at": starts_at, "ends_at": ends_at, "actions": action or None}
+    fields |= {"starts_at": starts_at, "ends_at": ends_at, "actions": action or None, "kind": kind}
+    if kind == "result":
+        fields |= {"sort": sort, "keep": keep, "min_value": min_value, "max_value": max_value}
     try:
         body = BoardCreate.model_validate(fields, strict=False)
     except ValidationError as exc:
@@ -120,8 +129,10 @@ def set_(
     action: Actions = None,
     all_actions: Annotated[bool, typer.Option("--all-actions", help="Count every action")] = False,
     active: Annotated[bool | None, typer.Option("--active/--inactive", help="Enable or disable")] = None,
+    min_value: Annotated[int | None, typer.Option(help="Result boards: the lowest value accepted")] = None,
+    max_value: Annotated[int | None, typer.Option(help="Result boards: the highest value accepted")] = None,
 ) -> None:
-    """Change a board; which actions count and the zone apply to future awards only."""
+    """Change a board; which actions count, the zone and value bounds apply to what comes next only."""
     from scoreboard.boards import service
     from scoreboard.boards.schemas import BoardPatch
 
@@ -134,6 +145,8 @@ def set_(
             "ends_at": ends_at,
             "actions": action or None,
             "is_active": active,
+            "min_value": min_value,
+            "max_value": max_value,
         }.items()
         if v is not None
     }
@@ -157,9 +170,9 @@ def disable(board_id: Annotated[str, typer.Argument(help="The board to disable")
 
 @app.command()
 def backfill(board_id: Annotated[str, typer.Argument(help="The board to recount")]) -> None:
-    """Recount every period of a board from score_history (awards wait meanwhile) and reload it in Redis."""
+    """Recount every period of a board (from score_history, or its submissions) and reload it in Redis."""
     from scoreboard.boards import service
 
     grace = Settings().board_period_grace_seconds
     count = _run(lambda pool, redis: service.backfill(pool, redis, board_id, grace), redis=True)
-    typer.echo(f"board {board_id}: {count} standings recounted from score_history")
+    typer.echo(f"board {board_id}: {count} standings recounted")

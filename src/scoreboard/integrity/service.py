@@ -18,6 +18,7 @@ from scoreboard.db import Pool
 from scoreboard.integrity import repository
 from scoreboard.integrity.schemas import Check, IntegrityReport
 from scoreboard.leaderboard import mirror, reconciler
+from scoreboard.results import repository as results_repository
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ KINDS = {
         "Find the cause (standings written by hand, a restore of one table); `scoreboard boards backfill ID` "
         "recounts the board from score_history.",
     ),
+    "result-standing": Kind(
+        "result board standings that are not the best (or latest) of the player's remaining submissions",
+        "Find the cause (standings written by hand, a restore of one table); `scoreboard boards backfill ID` "
+        "derives the board's standings from its submissions again.",
+    ),
     "period-board": Kind(
         "players missing, stray or with another score, reach time or name in a board's current period in Redis",
         "Run `scoreboard check --repair` (or `scoreboard leaderboard rebuild`).",
@@ -116,8 +122,10 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
     async with pool.acquire() as conn:
         found = await repository.postgres_findings(conn, sample)
         unequal = await boards_repository.unequal_totals(conn)
+        wrong = await results_repository.wrong_standings(conn)
     checks = [_check(name, count, rows, repaired=False) for name, (count, rows) in found.items()]
     checks.append(_check("period-total", len(unequal), unequal[:sample], repaired=False))
+    checks.append(_check("result-standing", len(wrong), wrong[:sample], repaired=False))
 
     async with pool.acquire() as conn:
         why = await mirror.mismatch(conn, redis)

@@ -49,6 +49,7 @@ AWARDS = Counter("scoreboard_awards", "Awards committed, by action.", ["action"]
 BOARD_AWARDS = Counter(
     "scoreboard_board_awards", "Awards counted on each board (global: every award), by board.", ["board"]
 )
+RESULTS = Counter("scoreboard_results", "Results submitted to result boards, by board.", ["board"])
 REFUSALS = Counter(
     "scoreboard_refusals",
     "Requests refused by a rate limit or an award policy: rate_limit, max_per_day, cooldown, login, register.",

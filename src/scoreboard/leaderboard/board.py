@@ -93,13 +93,13 @@ class Snapshot:
     as_of_us: int = 0  # the later of the last rebuild and the newest award applied (0: unknown)
 
 
-def _page(reply: list[str | int | None]) -> Page:
+def _page(reply: list[str | int | None], sign: int = 1) -> Page:
     total, flat = int(reply[0] or 0), reply[1:]
     rows = [
         Entry(
             user_id=UUID(str(flat[i])),
             username=None if flat[i + 3] is None else str(flat[i + 3]),
-            score=int(flat[i + 1] or 0),
+            score=sign * int(flat[i + 1] or 0),
             rank=int(flat[i + 2] or 0),
         )
         for i in range(0, len(flat), 4)
@@ -110,8 +110,12 @@ def _page(reply: list[str | int | None]) -> Page:
 class Board:
     """The leaderboard in Redis (derived from PostgreSQL, rebuildable at any time)."""
 
-    def __init__(self, scripts: ScriptHost, top_n: int = 10, names: Sequence[str] = keys.DERIVED) -> None:
+    def __init__(
+        self, scripts: ScriptHost, top_n: int = 10, names: Sequence[str] = keys.DERIVED, sign: int = 1
+    ) -> None:
         self.top_n = top_n
+        # Reads show sign * the ranked value: a board where the lowest value ranks first holds values negated.
+        self.sign = sign
         self.names = list(names)
         # Score caches follow the live board; a rebuild's staging keys leave them alone.
         self.caches = self.names == list(keys.DERIVED)
@@ -173,8 +177,10 @@ class Board:
         )
         return Applied(int(rank), int(event_id))
 
-    async def sync(self, members: Sequence[Member], mode: Literal["raise", "exact"] = "raise") -> int:
+    async def sync(self, members: Sequence[Member], mode: Literal["raise", "exact", "newer"] = "raise") -> int:
         """Apply PostgreSQL's view of `members`: inactive ones leave, active ones are raised or set exactly.
+
+        `newer`: set exactly unless the board holds a later reach time (a write that arrived out of order).
 
         Returns how many members' scores on the board this changed.
         """
@@ -201,30 +207,30 @@ class Board:
 
     async def page(self, offset: int, limit: int) -> Page:
         """Rows `offset` .. `offset + limit - 1` in board order."""
-        return _page(await self._page(keys=[*self.names, keys.BUILT], args=[offset, limit]))
+        return _page(await self._page(keys=[*self.names, keys.BUILT], args=[offset, limit]), self.sign)
 
     async def around(self, user_id: UUID, radius: int) -> Page:
         """The user with up to `radius` neighbours above and below (no rows when not ranked)."""
-        return _page(await self._around(keys=[*self.names, keys.BUILT], args=[str(user_id), radius]))
+        return _page(await self._around(keys=[*self.names, keys.BUILT], args=[str(user_id), radius]), self.sign)
 
     async def ranks(self, user_ids: Sequence[UUID]) -> Page:
         """The ranked rows of these users, in board order (unranked ones are left out)."""
-        return _page(await self._ranks(keys=[*self.names, keys.BUILT], args=[str(u) for u in user_ids]))
+        return _page(await self._ranks(keys=[*self.names, keys.BUILT], args=[str(u) for u in user_ids]), self.sign)
 
     async def score_range(self, low: int, high: int, offset: int, limit: int) -> Page:
         """Users with low <= score <= high, highest first."""
-        return _page(await self._range(keys=[*self.names, keys.BUILT], args=[low, high, offset, limit]))
+        return _page(await self._range(keys=[*self.names, keys.BUILT], args=[low, high, offset, limit]), self.sign)
 
     async def snapshot(self, limit: int) -> Snapshot:
         """The top `limit` rows with the last published event id, in one atomic read."""
         reply = await self._snapshot(keys=[*self.names, keys.SEQUENCE, keys.BUILT, keys.MIRROR], args=[limit])
         as_of = max(int(reply[2] or 0), int(reply[3] or 0))
-        return Snapshot(int(reply[0]), bool(int(reply[1])), _page(reply[4:]), as_of)
+        return Snapshot(int(reply[0]), bool(int(reply[1])), _page(reply[4:], self.sign), as_of)
 
     async def ranks_at(self, user_ids: Sequence[UUID]) -> tuple[int, Page]:
         """`ranks`, with the id of the last event they reflect (read atomically)."""
         reply = await self._ranks_at(keys=[*self.names, keys.SEQUENCE, keys.BUILT], args=[str(u) for u in user_ids])
-        return int(reply[0]), _page(reply[1:])
+        return int(reply[0]), _page(reply[1:], self.sign)
 
 
 async def bulk_load(loader: Pipelined, names: Sequence[str], rows: Sequence[Any]) -> None:

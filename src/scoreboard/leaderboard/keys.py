@@ -6,6 +6,7 @@ from uuid import UUID
 
 BOARD = "leaderboard"  # seed: ZSET, score = the user's real score, member = user id
 UPDATES = "leaderboard:updates"  # seed: pub/sub channel of score_update messages
+RESULTS = "leaderboard:results"  # pub/sub: result_update messages of result boards (a submission or a removal)
 REBUILT = "leaderboard:rebuilt"  # pub/sub: a rebuild swapped in a new board (live clients need a snapshot)
 # ZSET with the same scores, member = "{9999999999999 - reached_ms:013d}:{user id}": among equal scores,
 # ZREVRANGE's reverse-lexicographic order is then "reached the score first" first, then by id.

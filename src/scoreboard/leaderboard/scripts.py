@@ -85,7 +85,8 @@ if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return redis.error_reply('NOTBUIL
 """
 
 # KEYS[5..]: each member's score cache, in order (none: leave the caches alone, as rebuilds into staging keys do).
-# ARGV: mode ('raise' | 'exact'), then groups of (uid, score, reached_ms, username, active 1/0).
+# ARGV: mode ('raise' | 'exact' | 'newer': exact unless the board holds a later reach time), then groups of
+# (uid, score, reached_ms, username, active 1/0).
 # Returns how many members' scores on the board changed.
 SYNC = (
     _PRELUDE
@@ -97,6 +98,9 @@ for i = 2, #ARGV, 5 do
   local moved
   if active == '0' then moved = remove(uid, cache)
   elseif mode == 'exact' then moved = exact(uid, score, ms, name, cache)
+  elseif mode == 'newer' then
+    local held = redis.call('HGET', REACHED, uid)
+    if not held or tonumber(held) <= ms then moved = exact(uid, score, ms, name, cache) end
   else moved = raise(uid, score, ms, name, cache) end
   if moved then changed = changed + 1 end
 end

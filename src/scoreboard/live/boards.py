@@ -115,6 +115,8 @@ class Audience:
 
     def replay_after(self, last_event_id: int | None, last_id: int | None) -> list[Event] | None:
         """The events after `last_event_id` when all are held (None: send a snapshot); `last_id`: the hub's last."""
+        if self.spec.kind == "result":  # results are outside the award sequence: a resume starts from a snapshot
+            return None
         if last_event_id is None or last_id is None or self.since is None:
             return None
         if not self.since <= last_event_id <= last_id:
@@ -214,6 +216,18 @@ class Boards:
             )
             made.append((audience, update))
         return made
+
+    async def derive_result(self, payload: dict[str, Any]) -> list[tuple[Audience, Event | None]]:
+        """A result message's event for its period's audience, if followed here (None: its top is unreadable)."""
+        audience = self.audiences.get((str(payload.get("boardId")), str(payload.get("period"))))
+        if audience is None or not audience.followed(time.monotonic()):
+            return []
+        top = await self._top(audience)
+        if top is None:
+            return [(audience, None)]
+        fields = {k: payload.get(k) for k in ("userId", "username", "best", "rank", "improved", "submissionId")}
+        fields |= {"timestamp": payload.get("timestamp"), "leaderboard": rows(top), **audience.fields()}
+        return [(audience, Event(0, "result_update", {"type": "result_update", **fields}))]
 
     async def _top(self, audience: Audience) -> Page | None:
         """The top of a period for its widest client: Redis, else PostgreSQL; None when neither answers."""

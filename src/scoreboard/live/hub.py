@@ -15,6 +15,7 @@ from functools import partial
 from typing import TypeVar
 from uuid import UUID
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -27,7 +28,7 @@ from scoreboard.kit.periodic import Periodic
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.leaderboard.messages import rank_after, rows
-from scoreboard.leaderboard.tops import Tops
+from scoreboard.leaderboard.tops import Tops, key_of
 from scoreboard.live import events, sessions
 from scoreboard.live.boards import Audience, Boards
 from scoreboard.live.client import Client, Limits
@@ -279,7 +280,7 @@ class Hub:
         while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(keys.UPDATES, keys.REBUILT)
+                await pubsub.subscribe(keys.UPDATES, keys.REBUILT, keys.RESULTS)
                 # Whatever was published while we were not subscribed is lost to us: start clients afresh.
                 self._resync("subscribed")
                 self.subscribed.set()
@@ -290,7 +291,10 @@ class Hub:
                         self._resync("the board was rebuilt")
                     elif message is not None:
                         try:
-                            await self.publish_local(message["data"])
+                            if message["channel"] == keys.RESULTS:
+                                await self.result_local(message["data"])
+                            else:
+                                await self.publish_local(message["data"])
                         except Exception:  # one bad event must not end live updates for the process
                             log.exception("live updates: failed to fan out an event")
             except (RedisError, OSError) as exc:
@@ -335,12 +339,21 @@ class Hub:
         if self.boards.audiences:
             await self._boards_after(event)
 
+    async def result_local(self, raw: str | bytes) -> None:
+        """Hand one `leaderboard:results` message to the clients of its board's period (outside the event sequence)."""
+        payload = orjson.loads(raw)
+        self.tops.moved([key_of(str(payload.get("boardId")), str(payload.get("period")))])
+        self._to_audiences(await self.boards.derive_result(payload), 0)
+
     async def _boards_after(self, event: Event) -> None:
         """Give each board audience the award's effect on its period (its clients only)."""
         self.boards.follow(event.id)
-        for audience, update in await self.boards.derive(event):
+        self._to_audiences(await self.boards.derive(event), event.id)
+
+    def _to_audiences(self, made: list[tuple[Audience, Event | None]], event_id: int) -> None:
+        for audience, update in made:
             if update is None:  # its top could not be read: the clients start afresh from a snapshot
-                audience.missed(event.id)
+                audience.missed(event_id)
                 for client in tuple(audience.clients):
                     client.resnapshot()
                 continue

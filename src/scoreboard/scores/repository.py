@@ -51,7 +51,7 @@ b AS (
   SELECT bd.id, p.key, $1, a.points, now()
   FROM a, u, boards bd,
        LATERAL (SELECT board_period(bd.period, bd.time_zone, bd.starts_at, bd.ends_at, now()) AS key) p
-  WHERE bd.is_active AND bd.id <> 'global' AND p.key IS NOT NULL
+  WHERE bd.is_active AND bd.id <> 'global' AND bd.kind = 'points' AND p.key IS NOT NULL
     AND (bd.action_ids IS NULL OR a.id = ANY (bd.action_ids))
   ON CONFLICT (board_id, period, user_id) DO UPDATE
     SET score = s.score + EXCLUDED.score, reached_at = EXCLUDED.reached_at

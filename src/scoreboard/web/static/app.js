@@ -261,6 +261,12 @@ async function connectLive() {
     renderBoard(data.leaderboard);
     if (me && data.userId === me.id) refreshMine();
   });
+  // A result board (a game server's best or latest values): a submission or a removal moved its top.
+  source.addEventListener("result_update", (event) => {
+    const data = JSON.parse(event.data);
+    renderBoard(data.leaderboard);
+    if (me && data.userId === me.id) refreshMyBoards();
+  });
   source.addEventListener("my_rank", (event) => {
     const data = JSON.parse(event.data);
     if (board.id === GLOBAL.id) {
