@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,7 @@ from scoreboard.db import Pool
 from scoreboard.leaderboard import service as reads
 from scoreboard.leaderboard.board import Board, Page, iso_seconds
 from scoreboard.leaderboard.messages import rows
+from scoreboard.leaderboard.tops import Tops, key_of
 from scoreboard.live import events
 from scoreboard.live.client import Client
 from scoreboard.live.events import MAX_LIMIT, Event
@@ -29,6 +31,23 @@ SNAPSHOT_REUSE_SECONDS = 0.25
 # An audience whose last client left keeps its events this long: a client that reconnects (its stream's lifetime
 # ended, its network blinked) resumes with what it missed rather than a snapshot.
 RESUME_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A board's top for a snapshot, and the id of the last event it reflects."""
+
+    event_id: int
+    page: Page
+
+
+async def from_tops(tops: Tops, key: str, board: Board) -> Shown | None:
+    """A snapshot's top: this process's kept top when it is deep enough, else Redis (None while being rebuilt)."""
+    if tops.size >= MAX_LIMIT:
+        top = await tops.top(key, board)
+        return Shown(top.event_id, top.page.cut(0, MAX_LIMIT)) if top is not None else None
+    snap = await board.snapshot(MAX_LIMIT)
+    return Shown(snap.event_id, snap.page) if snap.built else None
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -127,8 +146,8 @@ class Audience:
 class Boards:
     """A hub's audiences by board and period; the events of each are made from the one global message."""
 
-    def __init__(self, catalog: Catalog, pool: Pool, replay: int) -> None:
-        self.catalog, self.pool, self.replay = catalog, pool, replay
+    def __init__(self, catalog: Catalog, pool: Pool, replay: int, tops: Tops) -> None:
+        self.catalog, self.pool, self.replay, self.tops = catalog, pool, replay, tops
         self.audiences: dict[tuple[str, str], Audience] = {}
         self._of: dict[Client, Audience] = {}
 
@@ -257,9 +276,9 @@ class Boards:
     async def _read_snapshot(self, audience: Audience, known: int) -> Event:
         fields = audience.fields(bounds=True)
         try:
-            snap = await audience.board.snapshot(MAX_LIMIT)
-            if snap.built:
-                return events.snapshot(snap.event_id, snap.page, "redis", **fields)
+            top = await from_tops(self.tops, key_of(*audience.key), audience.board)
+            if top is not None:
+                return events.snapshot(top.event_id, top.page, "redis", **fields)
             log.info("live board snapshot from PostgreSQL: the Redis boards are being rebuilt")
         except RedisError as exc:
             log.warning("live board snapshot from PostgreSQL: Redis unavailable (%s)", exc)

@@ -28,9 +28,9 @@ from scoreboard.kit.periodic import Periodic
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.leaderboard.messages import rank_after, rows
-from scoreboard.leaderboard.tops import Tops, key_of
+from scoreboard.leaderboard.tops import GLOBAL, Tops, key_of
 from scoreboard.live import events, sessions
-from scoreboard.live.boards import Audience, Boards
+from scoreboard.live.boards import Audience, Boards, from_tops
 from scoreboard.live.client import Client, Limits
 from scoreboard.live.delivery import Delivery
 from scoreboard.live.events import MAX_LIMIT, Event
@@ -82,7 +82,7 @@ class Hub:
         )
         self.clients: set[Client] = set()  # every stream: the global board's and the other boards'
         self._global: set[Client] = set()  # the global board's
-        self.boards = Boards(catalog, pool, settings.stream_replay_events)
+        self.boards = Boards(catalog, pool, settings.stream_replay_events, tops)
         self.delivery = delivery
         self.subscribed = asyncio.Event()
         self.draining = False
@@ -266,9 +266,9 @@ class Hub:
         # Taken first: a PostgreSQL page read after this id holds at least every award up to it.
         known = self.last_id or 0
         try:
-            snap = await self.board.snapshot(MAX_LIMIT)
-            if snap.built:
-                return events.snapshot(snap.event_id, snap.page, "redis")
+            top = await from_tops(self.tops, GLOBAL, self.board)
+            if top is not None:
+                return events.snapshot(top.event_id, top.page, "redis")
             log.info("live snapshot from PostgreSQL: the Redis board is being rebuilt")
         except RedisError as exc:
             log.warning("live snapshot from PostgreSQL: Redis unavailable (%s)", exc)
