@@ -72,7 +72,7 @@ async def test_sigterm_under_load_answers_every_request_in_flight_and_writes_eve
 ) -> None:
     """SIGTERM mid-load: every request sent before it is answered, every award and 429 audited, streams told."""
     # A low rate limit, so part of the load is refused: each refusal is a rate_limit_audit row queued in memory.
-    env = fault_env(stores, tmp_path / "data", score_rate_limit="40", stream_drain_seconds="3")
+    env = fault_env(stores, tmp_path / "data", score_rate_limit="20", stream_drain_seconds="3")
     service = Service(env, tmp_path, free_port())
     service.start()
     try:
@@ -80,7 +80,8 @@ async def test_sigterm_under_load_answers_every_request_in_flight_and_writes_eve
         async with sse(service.base) as stream:
             watcher = Watcher(stream)
             async with award_load(service.base, accounts) as load:
-                await asyncio.sleep(2.0)
+                await load.until_status(429, within=10)
+                await asyncio.sleep(0.5)
                 assert service.proc is not None
                 service.proc.send_signal(signal.SIGTERM)
                 signalled = time.monotonic()
