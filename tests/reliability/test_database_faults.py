@@ -10,15 +10,13 @@ import asyncpg
 
 from tests.fixtures.cli import run_scoreboard
 from tests.fixtures.faults import (
-    Outcome,
     Stores,
-    award_load,
     lost_awards,
-    players,
     report,
     seconds_until_consistent,
     serve_log,
 )
+from tests.fixtures.load import Outcome, award_load, players
 from tests.fixtures.served import Service
 
 

@@ -13,14 +13,13 @@ from scoreboard.embedded.process import free_port
 from tests.fixtures.faults import (
     Stores,
     Watcher,
-    award_load,
     fault_env,
     lost_awards,
-    players,
     report,
     seconds_until_consistent,
     serve_log,
 )
+from tests.fixtures.load import award_load, players
 from tests.fixtures.served import Service
 from tests.fixtures.streams import sse
 

@@ -11,16 +11,15 @@ from redis.asyncio import Redis
 from tests.fixtures.faults import (
     Stores,
     Watcher,
-    award_load,
     board_drift,
     lost_awards,
-    players,
     players_behind,
     report,
     seconds_until_consistent,
     serve_log,
     snapshot_files,
 )
+from tests.fixtures.load import award_load, players
 from tests.fixtures.served import Service
 from tests.fixtures.streams import sse
 
