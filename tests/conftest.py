@@ -29,7 +29,8 @@ from tests.fixtures.documented import Documented, undocumented_report
 from tests.fixtures.servers import TEST_SECRET, Servers
 from tests.fixtures.urls import with_database
 
-pytest_plugins = ["tests.fixtures.processes", "tests.fixtures.served"]  # fixtures for tests that start server processes
+# Fixtures for tests that start server processes (faults: servers a test may kill).
+pytest_plugins = ["tests.fixtures.processes", "tests.fixtures.served", "tests.fixtures.faults"]
 
 
 def _stop_abandoned_test_servers() -> None:
