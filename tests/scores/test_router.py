@@ -462,3 +462,22 @@ async def test_a_row_postgresql_refuses_does_not_stop_the_audit_trail(
         (14, "5.6.7.8"),
     ]
     assert audit.refused == 1
+
+
+async def test_an_award_while_the_schema_is_being_reset_is_a_503_and_a_vanished_player_a_401(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """A reset or restore under way is the store being away (503, Retry-After); a token naming no user is a 401."""
+    account = await player(client)
+    assert (await award(client, account)).status_code == 201
+    await db.execute("ALTER TABLE score_history RENAME TO score_history_away")
+    try:
+        response = await award(client, account)
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+    finally:
+        await db.execute("ALTER TABLE score_history_away RENAME TO score_history")
+    await db.execute("DELETE FROM users WHERE id = $1", account.id)  # as a database reset leaves its token
+    gone = await award(client, account)
+    assert gone.status_code == 401, gone.text
+    assert gone.headers["www-authenticate"].startswith("Bearer")

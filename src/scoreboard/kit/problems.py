@@ -37,6 +37,18 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
+# The database answers but its schema is changing under the request (a reset, a restore or a migration: tables gone,
+# a cached plan outdated, a statement deadlocked with the migration's locks): the statement failed whole and nothing
+# was written, as when the server is away, so it is the same 503.
+SCHEMA_CHANGING: tuple[type[Exception], ...] = (
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.UndefinedFunctionError,
+    asyncpg.UndefinedObjectError,
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.DeadlockDetectedError,
+)
+UNAVAILABLE = (*STORE_ERRORS, *SCHEMA_CHANGING)
 
 # Text PostgreSQL cannot store: a NUL character (U+0000) in a text column, or in jsonb. The client's input, not a fault.
 UNSTORABLE_TEXT: tuple[type[Exception], ...] = (
@@ -238,6 +250,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(WebSocketRequestValidationError, _validation_error)
     for unstorable in UNSTORABLE_TEXT:
         app.add_exception_handler(unstorable, _unstorable_text)
-    for store_error in STORE_ERRORS:
+    for store_error in UNAVAILABLE:
         app.add_exception_handler(store_error, _store_unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -19,7 +19,7 @@ from scoreboard.boards.families import Family
 from scoreboard.boards.periods import VALUE_LIMIT, Spec
 from scoreboard.db import Connection
 from scoreboard.kit import metrics
-from scoreboard.kit.problems import STORE_ERRORS, Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from scoreboard.kit.problems import UNAVAILABLE, Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from scoreboard.kit.ratelimit import Verdict
 from scoreboard.leaderboard import keys, tops
 from scoreboard.leaderboard.board import Member, iso_seconds
@@ -99,7 +99,7 @@ async def submit(
     verdict = await rate_limit(state, principal)
     try:
         return await _submit(state, principal, spec, body, verdict, idempotency_key, ip, user_agent)
-    except STORE_ERRORS:
+    except UNAVAILABLE:
         if verdict is not None:  # nothing was recorded: the attempt costs no slot
             with contextlib.suppress(RedisError):
                 await state["limiter"].refund(verdict)

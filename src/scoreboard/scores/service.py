@@ -18,13 +18,14 @@ from scoreboard.db import Connection, Pool
 from scoreboard.kit import metrics
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.kit.problems import (
-    STORE_ERRORS,
+    UNAVAILABLE,
     Conflict,
     Forbidden,
     NotFound,
     ProblemError,
     ServiceUnavailable,
     TooManyRequests,
+    Unauthorized,
     Unprocessable,
 )
 from scoreboard.kit.ratelimit import SlidingWindow, Verdict
@@ -134,7 +135,7 @@ async def award(
     verdict = await rate_limit(deps, principal, user_id, ip)
     try:
         return await _award(deps, principal, body, user_id, verdict, idempotency_key, ip, user_agent)
-    except STORE_ERRORS:
+    except UNAVAILABLE:
         # PostgreSQL did not answer, so nothing was awarded: the attempt must not cost a rate-limit slot.
         if verdict is not None:
             with contextlib.suppress(RedisError):
@@ -274,7 +275,8 @@ async def _refusal(conn: Connection, principal: Principal, user_id: UUID, action
     if why["action_active"] is None or not why["action_active"]:
         return NotFound(f"No active action {action_id!r}.")
     if why["user_active"] is None:
-        return NotFound("No such user.")
+        # A player's own token naming no user (a restored or reset database): the token is what is wrong.
+        return Unauthorized("The access token is not valid.") if principal.kind == "user" else NotFound("No such user.")
     if not why["user_active"]:
         return Forbidden("This user is deactivated.")
     if not why["client_reportable"] and principal.kind != "api_key":
