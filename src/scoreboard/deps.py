@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Security
@@ -160,9 +161,13 @@ AdminUser = Annotated[Principal, Depends(_admin_user)]
 # Where the request comes from, and request headers with rules of their own.
 
 
-async def _client(conn: HTTPConnection) -> Client:
+def _client_of(conn: HTTPConnection) -> Client:
     host = conn.client.host if conn.client else None
     return Client(ip=_address(host) if host else None, user_agent=conn.headers.get("user-agent"))
+
+
+async def _client(conn: HTTPConnection) -> Client:
+    return _client_of(conn)
 
 
 def _address(host: str) -> str | None:
@@ -180,15 +185,17 @@ ClientInfo = Annotated[Client, Depends(_client)]
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
-async def _idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="1-255 printable ASCII characters; a retry with the same key never awards twice",
-            json_schema_extra={"pattern": f"^{_IDEMPOTENCY_KEY.pattern}$"},
-        ),
-    ] = None,
-) -> str | None:
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="1-255 printable ASCII characters; a retry with the same key never awards twice",
+        json_schema_extra={"pattern": f"^{_IDEMPOTENCY_KEY.pattern}$"},
+    ),
+]
+
+
+def _checked_key(idempotency_key: str | None) -> str | None:
     # Checked here rather than by a `pattern` (which the schema states all the same): a malformed key is a 400 like
     # any malformed request header, not a 422 about the body.
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
@@ -196,7 +203,40 @@ async def _idempotency_key(
     return idempotency_key
 
 
+async def _idempotency_key(idempotency_key: IdempotencyHeader = None) -> str | None:
+    return _checked_key(idempotency_key)
+
+
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+
+# The hot writes (awards, results) in one dependency: each resolution costs FastAPI more than reading a header does.
+
+
+@dataclass(frozen=True)
+class Call:
+    """An authenticated write: who calls, from where, with which idempotency key, and the process's state."""
+
+    principal: Principal
+    client: Client
+    idempotency_key: str | None
+    state: State
+
+
+async def _call(
+    conn: HTTPConnection,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+    idempotency_key: IdempotencyHeader = None,
+) -> Call:
+    state = state_of(conn)
+    token = bearer.credentials if bearer is not None else None
+    principal = await resolve(state, conn.headers.get("authorization"), token, api_key)
+    if principal is None:
+        raise Unauthorized("Authentication required.")
+    return Call(principal, _client_of(conn), _checked_key(idempotency_key), state)
+
+
+CallDep = Annotated[Call, Depends(_call)]
 
 
 async def _media_type(accept: Annotated[str | None, Header(include_in_schema=False)] = None) -> str:

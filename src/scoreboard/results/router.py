@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from scoreboard.deps import AdminUser, Caller, ClientInfo, Db, IdempotencyKey, StateDep
+from scoreboard.deps import AdminUser, CallDep, Db, StateDep
 from scoreboard.kit.openapi import answers
 from scoreboard.kit.problems import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
 from scoreboard.kit.routing import Route
@@ -34,17 +34,11 @@ BoardId = Annotated[str, Path(min_length=1, max_length=64, description="A result
         (ServiceUnavailable, "PostgreSQL unavailable; nothing was recorded"),
     ),
 )
-async def submit(
-    board_id: BoardId,
-    body: ResultSubmit,
-    principal: Caller,
-    client: ClientInfo,
-    idempotency_key: IdempotencyKey,
-    state: StateDep,
-) -> Response:
+async def submit(board_id: BoardId, body: ResultSubmit, call: CallDep) -> Response:
     """Record the result; the board keeps each player's best (or latest) per period. A replayed key answers again."""
+    ip, user_agent = call.client.ip, call.client.user_agent
     outcome = await service.submit(
-        state, principal, board_id, body, idempotency_key=idempotency_key, ip=client.ip, user_agent=client.user_agent
+        call.state, call.principal, board_id, body, idempotency_key=call.idempotency_key, ip=ip, user_agent=user_agent
     )
     headers = outcome.verdict.headers() if outcome.verdict is not None else {}
     if outcome.replayed:

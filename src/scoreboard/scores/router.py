@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from scoreboard.deps import Caller, ClientInfo, IdempotencyKey, StateDep
+from scoreboard.deps import CallDep
 from scoreboard.kit.openapi import answers
 from scoreboard.kit.problems import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
 from scoreboard.kit.routing import Route
@@ -28,17 +28,15 @@ router = APIRouter(prefix="/api/scores", tags=["scores"], route_class=Route)
         (ServiceUnavailable, "PostgreSQL (or, for players, the rate limiter) unavailable; nothing was written"),
     ),
 )
-async def award(
-    body: ScoreUpdate, principal: Caller, client: ClientInfo, idempotency_key: IdempotencyKey, state: StateDep
-) -> Response:
+async def award(body: ScoreUpdate, call: CallDep) -> Response:
     """Award the action's points once; a replayed key returns the original award."""
     outcome = await service.award(
-        service.Deps.of(state),
-        principal,
+        service.Deps.of(call.state),
+        call.principal,
         body,
-        idempotency_key=idempotency_key,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        idempotency_key=call.idempotency_key,
+        ip=call.client.ip,
+        user_agent=call.client.user_agent,
     )
     headers = outcome.verdict.headers() if outcome.verdict is not None else {}
     if outcome.replayed:
