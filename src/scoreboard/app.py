@@ -164,14 +164,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=settings.metrics_token is not None)  # outside it: 413s get ids
-    # Routing is a linear scan in this order: the award, the hottest route, is matched first.
+    # Routing is a linear scan over every route in this order, each candidate costing a regex match and FastAPI's
+    # bookkeeping: the award, health checks and the board reads (what clients call most) come first; streams are
+    # matched once per connection, the rest is rarer.
     for router in (
         scores.router,
         health_router,
-        auth_router,
-        live.router,
         leaderboard_router,
         boards.router,
+        auth_router,
+        live.router,
         users_router,
         actions.public,
         admin_router,
