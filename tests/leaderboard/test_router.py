@@ -38,7 +38,7 @@ async def test_top_page_and_my_rank(client: httpx.AsyncClient) -> None:
         "/api/leaderboard?limit=101",
         "/api/leaderboard?offset=-1",
         "/api/leaderboard?limit=abc",
-        f"/api/leaderboard/around/00000000-0000-4000-8000-000000000001?radius=51",
+        "/api/leaderboard/around/00000000-0000-4000-8000-000000000001?radius=51",
         "/api/leaderboard/around/not-a-uuid",
         "/api/leaderboard/range?min=10&max=5",
         "/api/leaderboard/range?min=-1&max=5",
