@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
-import pytest
 from redis.asyncio import Redis
 
 from scoreboard.integrity import service as integrity
-from tests.fixtures.accounts import Account, admin, player
+from tests.fixtures.accounts import Account, player
 from tests.fixtures.apps import Running
 from tests.fixtures.boards import entries
 from tests.fixtures.problems import assert_problem
-from tests.fixtures.results import result_board, results_key, submit, table
-
-
-@pytest.fixture
-async def boss(client: httpx.AsyncClient, db: asyncpg.Connection) -> Account:
-    """An admin."""
-    return await admin(client, db)
-
-
-@pytest.fixture
-async def server(client: httpx.AsyncClient, boss: Account) -> dict[str, str]:
-    """A trusted game server's key (results:write)."""
-    return await results_key(client, boss)
+from tests.fixtures.results import result_board, submit, table
 
 
 async def remove(client: httpx.AsyncClient, boss: Account, submission_id: int, reason: str) -> httpx.Response:

@@ -20,18 +20,6 @@ from tests.fixtures.problems import assert_problem
 from tests.fixtures.results import post_result, result_board, results_key, submit, table
 
 
-@pytest.fixture
-async def boss(client: httpx.AsyncClient, db: asyncpg.Connection) -> Account:
-    """An admin."""
-    return await admin(client, db)
-
-
-@pytest.fixture
-async def server(client: httpx.AsyncClient, boss: Account) -> dict[str, str]:
-    """A trusted game server's key (results:write)."""
-    return await results_key(client, boss)
-
-
 async def standing(db: asyncpg.Connection, board_id: str, user_id: object) -> int | None:
     """The player's standing value in PostgreSQL."""
     value: int | None = await db.fetchval(

@@ -1,4 +1,4 @@
-"""Every route's request class (a body that is not JSON, whatever way it fails, is the same 422); path segments."""
+"""Every route's request class (a body that is not JSON is the same 422), writes' 201s, path segments."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, status
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.convertors import StringConvertor, register_url_convertor
+
+from scoreboard.kit.ratelimit import Verdict
 
 # The convertor of an id beside named sibling routes: `/api/users/{user_id:id}` never takes `me` or `scores`.
 ID = "id"
@@ -42,6 +45,16 @@ class Route(APIRoute):
             return await handler(JsonRequest(request.scope, request.receive))
 
         return json_request_handler
+
+
+def created(body: BaseModel, verdict: Verdict | None, replayed: bool) -> Response:
+    """The 201 of an idempotent write: its rate-limit headers, and `Idempotent-Replayed` when a key answered again."""
+    headers = verdict.headers() if verdict is not None else {}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    # The body's own JSON (camelCase, as the response model documents it), without a second validation pass.
+    content = body.model_dump_json(by_alias=True)
+    return Response(content, status_code=status.HTTP_201_CREATED, headers=headers, media_type="application/json")
 
 
 class IdConvertor(StringConvertor):

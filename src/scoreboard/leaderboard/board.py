@@ -15,6 +15,7 @@ from scoreboard.leaderboard import keys
 from scoreboard.leaderboard import scripts as scripts_lua
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SyncMode = Literal["raise", "exact", "newer"]
 
 
 def iso_seconds(at: datetime) -> str:
@@ -177,7 +178,7 @@ class Board:
         )
         return Applied(int(rank), int(event_id))
 
-    async def sync(self, members: Sequence[Member], mode: Literal["raise", "exact", "newer"] = "raise") -> int:
+    async def sync(self, members: Sequence[Member], mode: SyncMode = "raise") -> int:
         """Apply PostgreSQL's view of `members`: inactive ones leave, active ones are raised or set exactly.
 
         `newer`: set exactly unless the board holds a later reach time (a write that arrived out of order).

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from scoreboard.deps import AdminUser, CallDep, Db, StateDep
 from scoreboard.kit.openapi import answers
 from scoreboard.kit.problems import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
-from scoreboard.kit.routing import Route
+from scoreboard.kit.routing import Route, created
 from scoreboard.results import repository, service
 from scoreboard.results.schemas import Removal, ResultRecorded, ResultSubmit, SubmissionList, SubmissionView
 
@@ -40,11 +40,7 @@ async def submit(board_id: BoardId, body: ResultSubmit, call: CallDep) -> Respon
     outcome = await service.submit(
         call.state, call.principal, board_id, body, idempotency_key=call.idempotency_key, ip=ip, user_agent=user_agent
     )
-    headers = outcome.verdict.headers() if outcome.verdict is not None else {}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    content = outcome.recorded.model_dump_json(by_alias=True)
-    return Response(content, status_code=status.HTTP_201_CREATED, headers=headers, media_type="application/json")
+    return created(outcome.recorded, outcome.verdict, outcome.replayed)
 
 
 @admin.get(

@@ -22,7 +22,7 @@ from scoreboard.kit import metrics
 from scoreboard.kit.problems import UNAVAILABLE, Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from scoreboard.kit.ratelimit import Verdict
 from scoreboard.leaderboard import keys, tops
-from scoreboard.leaderboard.board import Member, iso_seconds
+from scoreboard.leaderboard.board import Member, SyncMode, iso_seconds
 from scoreboard.results import repository
 from scoreboard.results.schemas import ResultRecorded, ResultSubmit, SubmissionView
 from scoreboard.state import State
@@ -206,7 +206,7 @@ def _recorded(
     )
 
 
-async def apply(state: State, change: Change, mode: str, submission_id: int, improved: bool) -> int | None:
+async def apply(state: State, change: Change, mode: SyncMode, submission_id: int, improved: bool) -> int | None:
     """After commit: put the standing on the period's Redis board and announce it; return the player's rank."""
     spec, standing = change.spec, change.standing
     period = periods.period(spec, change.period)
@@ -223,7 +223,7 @@ async def apply(state: State, change: Change, mode: str, submission_id: int, imp
                 standing["reached_at"] if standing is not None else datetime.now(UTC),
                 active=standing is not None,
             )
-            await board.sync([member], mode)  # type: ignore[arg-type]
+            await board.sync([member], mode)
             expires = Family(spec, period).expires_at(state["settings"].board_period_grace_seconds)
             if expires:
                 async with state["background_redis"].pipeline(transaction=False) as pipe:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from scoreboard.deps import CallDep
 from scoreboard.kit.openapi import answers
 from scoreboard.kit.problems import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, TooManyRequests
-from scoreboard.kit.routing import Route
+from scoreboard.kit.routing import Route, created
 from scoreboard.scores import service
 from scoreboard.scores.schemas import ScoreAwarded, ScoreUpdate
 
@@ -38,9 +38,4 @@ async def award(body: ScoreUpdate, call: CallDep) -> Response:
         ip=call.client.ip,
         user_agent=call.client.user_agent,
     )
-    headers = outcome.verdict.headers() if outcome.verdict is not None else {}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    # The award's own JSON (camelCase, as the response model documents it), without a second validation pass.
-    content = outcome.award.model_dump_json(by_alias=True)
-    return Response(content, status_code=status.HTTP_201_CREATED, headers=headers, media_type="application/json")
+    return created(outcome.award, outcome.verdict, outcome.replayed)
