@@ -81,6 +81,10 @@ async def test_unknown_submissions_and_boards_are_404s(client: httpx.AsyncClient
     assert_problem(await client.get("/api/admin/boards/no-such-board/results", headers=boss.headers), 404)
     bad = await client.post("/api/admin/results/1/remove", headers=boss.headers, json={"reason": ""})
     assert_problem(bad, 422)
+    assert_problem(await client.post("/api/admin/results/lap/remove", headers=boss.headers, json={"reason": "x"}), 422)
+    await result_board(client, boss, "runs")
+    for params in ({"limit": 0}, {"limit": 501}, {"userId": "not-a-uuid"}, {"period": "x" * 17}):
+        assert_problem(await client.get("/api/admin/boards/runs/results", headers=boss.headers, params=params), 422)
 
 
 async def test_a_standing_edited_by_hand_is_found_and_a_backfill_derives_it_again(
