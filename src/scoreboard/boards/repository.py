@@ -129,12 +129,11 @@ async def total(conn: Connection, board_id: str, period: str, kind: str = "point
 async def page(
     conn: Connection, board_id: str, period: str, offset: int, limit: int, kind: str = "points"
 ) -> list[asyncpg.Record]:
-    """Rows in board order (the index on (board, period, rank value) hands them over in order)."""
+    """Rows in board order (the index on (board, period, rank value) hands them over in order; `total` counts)."""
     ranked, rank = _TABLES[kind][2], _TABLES[kind][3]
     return await conn.fetch(
         f"""
-        SELECT id, username, current_score, {rank}($1, $2, rank_value) AS rank,
-               (SELECT count(*) FROM ({_standings(kind)}) st) AS total
+        SELECT id, username, current_score, {rank}($1, $2, rank_value) AS rank
         FROM ({_standings(kind)} ORDER BY {ranked} DESC, reached_ms, s.user_id::text DESC OFFSET $3 LIMIT $4) page
         ORDER BY {_ORDER}
         """,

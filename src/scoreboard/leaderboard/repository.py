@@ -36,14 +36,13 @@ _COLUMNS = f"id, username, current_score, {rank_sql('current_score')} AS rank, p
 
 
 async def page(conn: Connection, offset: int, limit: int) -> list[asyncpg.Record]:
-    """Rows in board order."""
+    """Rows in board order (without the player count: `total_players` gives it)."""
     # Not through `_RANKED`: ordered by score first, the seed's idx_users_current_score hands PostgreSQL the rows in
     # order (ties sorted as they come), so a top page reads a few rows, not the whole table (the fallback while a
     # rebuild runs), and the rank is counted for the rows returned only.
     return await conn.fetch(
         f"""
-        SELECT id, username, current_score, {rank_sql("current_score")} AS rank,
-               (SELECT count(*) FROM users WHERE is_active) AS total
+        SELECT id, username, current_score, {rank_sql("current_score")} AS rank
         FROM (
           SELECT id, username, current_score, {_REACHED_MS} AS reached_ms FROM users WHERE is_active
           ORDER BY current_score DESC, reached_ms, id::text DESC OFFSET $1 LIMIT $2

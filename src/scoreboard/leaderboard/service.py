@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from uuid import UUID
 
 import asyncpg
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from scoreboard.db import Connection, Pool
 from scoreboard.kit.pipelined import Pipelined
@@ -24,12 +25,37 @@ Source = Literal["redis", "postgres"]
 T = TypeVar("T")
 
 
-def _from_rows(rows: list[asyncpg.Record], total: int | None = None) -> Page:
-    entries = [Entry(r["id"], r["username"], r["current_score"], r["rank"]) for r in rows]
-    return Page(entries, int(rows[0]["total"]) if rows else (total or 0))
+def _from_rows(rows: list[asyncpg.Record], total: int) -> Page:
+    return Page([Entry(r["id"], r["username"], r["current_score"], r["rank"]) for r in rows], total)
 
 
 Count = Callable[[Connection], Awaitable[int]]
+
+# While a rebuild runs, every board read comes from PostgreSQL, and counting a board's players (a million rows) costs
+# a hundred times its page: the count is reused for this long then, so the rebuild keeps the machine's CPU.
+REUSE_COUNT_SECONDS = 1.0
+_counted: dict[str, tuple[float, int]] = {}
+
+
+def _reused(key: str, count: Count) -> Count:
+    """`count`, answered from one counted at most REUSE_COUNT_SECONDS ago."""
+
+    async def counted(conn: Connection) -> int:
+        found = _counted.get(key)
+        if found is not None and time.monotonic() - found[0] < REUSE_COUNT_SECONDS:
+            return found[1]
+        total = await count(conn)
+        if len(_counted) > 4096:  # finished periods are never asked for again
+            _counted.clear()
+        _counted[key] = (time.monotonic(), total)
+        return total
+
+    return counted
+
+
+def rebuilding(exc: RedisError) -> bool:
+    """Whether Redis refused because the board is being rebuilt (rather than being unreachable)."""
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOTBUILT")
 
 
 async def read(
@@ -43,7 +69,10 @@ async def read(
     try:
         return await fast(board), "redis"
     except RedisError as exc:
-        log.warning("board read from PostgreSQL: Redis unavailable (%s)", exc)
+        if rebuilding(exc):
+            count = _reused(board.names[0], count)
+        else:
+            log.warning("board read from PostgreSQL: Redis unavailable (%s)", exc)
     return await from_postgres(pool, slow, count), "postgres"
 
 
@@ -55,7 +84,8 @@ async def from_postgres(
     """Rows straight from the source of truth (same order and ranks as the board), with the player count."""
     async with pool.acquire() as conn:
         rows = await slow(conn)
-        total = None if rows else await count(conn)
+        # Reads that rank every player anyway carry the count; a page (a few index rows) asks for it.
+        total = int(rows[0]["total"]) if rows and rows[0].get("total") is not None else await count(conn)
     return _from_rows(rows, total)
 
 
