@@ -159,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI looks up three OpenTelemetry providers on every request unless told not to.
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     install_problem_openapi(app)

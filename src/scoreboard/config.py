@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         "request carry its `X-Request-ID`.",
     )
     access_log: bool = Field(default=True, description="One log line per request; `false` saves CPU on busy hot paths.")
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs, sent to the process's configured "
+        "providers; off, no request pays for looking them up.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token that `GET /metrics` (Prometheus) asks for. Unset: `/metrics` is a `404`.",

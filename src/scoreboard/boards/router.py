@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from scoreboard.boards import service
 from scoreboard.boards.schemas import (
@@ -26,15 +26,15 @@ from scoreboard.deps import (
     Db,
     PoolDep,
     SettingsDep,
-    StateDep,
 )
-from scoreboard.kit.openapi import answers
+from scoreboard.kit.openapi import STORES, answers
 from scoreboard.kit.problems import Conflict, NotFound
 from scoreboard.kit.routing import Route
 from scoreboard.leaderboard import service as global_reads
 from scoreboard.leaderboard import tops
 from scoreboard.leaderboard.router import SOURCE
 from scoreboard.leaderboard.schemas import RankRequest
+from scoreboard.state import state_of
 
 router = APIRouter(prefix="/api/boards", tags=["boards"], route_class=Route)
 admin = APIRouter(prefix="/api/admin/boards", tags=["admin"], route_class=Route)
@@ -70,11 +70,11 @@ async def get_board(board_id: BoardId, catalog: CatalogDep, pool: PoolDep) -> Bo
     "/{board_id}/entries",
     summary="A period's ranked players",
     response_model=PeriodPage,
-    responses={**answers(UNKNOWN), **tops.NOT_MODIFIED},
+    responses={**answers(UNKNOWN), **tops.NOT_MODIFIED, **STORES},
 )
 async def entries(
     board_id: BoardId,
-    state: StateDep,
+    request: Request,
     response: Response,
     period: PeriodName = "current",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -85,7 +85,9 @@ async def entries(
 
     A current period's top is answered from memory with a strong ETag (`If-None-Match`: `304` while unmoved).
     """
-    # One dependency (the state) rather than four: resolving each costs the hottest read more than its answer does.
+    # The state from the request rather than from dependencies: FastAPI solves each dependency on every request,
+    # which costs the hottest read more than its answer does.
+    state = state_of(request)
     catalog, pool, memory, settings = state["boards"], state["pool"], state["tops"], state["settings"]
     target = await service.target(catalog, pool, board_id, period)
     offset = service.offset_of(cursor)

@@ -44,8 +44,10 @@ SECURED = {
     "403": "The credentials lack the role or scope",
 }
 WITH_BODY = {"413": "Content Too Large: the body is over `SCOREBOARD_MAX_BODY_BYTES`"}
-# Every store is reached through a dependency: an operation without one (a liveness probe) cannot fail this way.
+# Stores are reached through a dependency: an operation without one (a liveness probe) cannot fail this way, unless
+# its route says `responses=STORES` (the hottest reads take the request rather than solve dependencies).
 WITH_STORES = {"503": "PostgreSQL or Redis is unavailable; nothing was changed. Retry after `Retry-After`"}
+STORES: dict[int | str, dict[str, Any]] = {code: {"description": text} for code, text in WITH_STORES.items()}
 _FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
 
 

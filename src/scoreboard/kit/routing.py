@@ -1,4 +1,4 @@
-"""Every route's request class (a body that is not JSON is the same 422), writes' 201s, path segments."""
+"""Every route's request class (a body that is not JSON is the same 422), JSON answers and 201s, path segments."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ class Route(APIRoute):
     """An API route that hands its endpoint a `JsonRequest` (FastAPI's documented seam for a custom request)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The handler FastAPI builds, given a `JsonRequest`."""
+        """The handler FastAPI builds, given a `JsonRequest` when the route reads a body."""
         handler = super().get_route_handler()
+        if self.body_field is None:  # nothing to parse: a second request object would only cost time
+            return handler
 
         async def json_request_handler(request: Request) -> Response:
             return await handler(JsonRequest(request.scope, request.receive))
@@ -47,14 +49,19 @@ class Route(APIRoute):
         return json_request_handler
 
 
+def answer(body: BaseModel, headers: dict[str, str] | None = None, status_code: int = status.HTTP_200_OK) -> Response:
+    """A model as the route's JSON answer, without FastAPI validating it a second time against the response model."""
+    # The body's own JSON (camelCase, as the response model documents it).
+    content = body.model_dump_json(by_alias=True)
+    return Response(content, status_code=status_code, headers=headers, media_type="application/json")
+
+
 def created(body: BaseModel, verdict: Verdict | None, replayed: bool) -> Response:
     """The 201 of an idempotent write: its rate-limit headers, and `Idempotent-Replayed` when a key answered again."""
     headers = verdict.headers() if verdict is not None else {}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    # The body's own JSON (camelCase, as the response model documents it), without a second validation pass.
-    content = body.model_dump_json(by_alias=True)
-    return Response(content, status_code=status.HTTP_201_CREATED, headers=headers, media_type="application/json")
+    return answer(body, headers, status.HTTP_201_CREATED)
 
 
 class IdConvertor(StringConvertor):

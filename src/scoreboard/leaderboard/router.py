@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from scoreboard.deps import BoardDep, CurrentUser, PoolDep, RedisDep, StateDep
-from scoreboard.kit.openapi import answers
+from scoreboard.deps import BoardDep, CurrentUser, PoolDep, RedisDep
+from scoreboard.kit.openapi import STORES, answers
 from scoreboard.kit.problems import NotFound, Unprocessable
-from scoreboard.kit.routing import Route
+from scoreboard.kit.routing import Route, answer
 from scoreboard.leaderboard import repository, service, tops
 from scoreboard.leaderboard.schemas import BoardPage, RankedSubset, RankRequest, ScoreBatch, UserRank, UserScore
+from scoreboard.state import state_of
 
 router = APIRouter(tags=["leaderboard"], route_class=Route)
 SOURCE = "X-Scoreboard-Source"
@@ -25,10 +26,10 @@ UNRANKED = (NotFound, "The user is not on the board: unknown or deactivated")
     "/api/leaderboard",
     summary="Top players, a page at a time",
     response_model=BoardPage,
-    responses=tops.NOT_MODIFIED,
+    responses={**tops.NOT_MODIFIED, **STORES},
 )
 async def top(
-    state: StateDep,
+    request: Request,
     response: Response,
     limit: Limit = 10,
     offset: Offset = 0,
@@ -38,7 +39,9 @@ async def top(
 
     The top is answered from memory with a strong ETag: `If-None-Match` gets a `304` while the board has not moved.
     """
-    # One dependency (the state) rather than four: resolving each costs the hottest read more than its answer does.
+    # The state from the request rather than from dependencies: FastAPI solves each dependency on every request,
+    # which costs the hottest read more than its answer does.
+    state = state_of(request)
     board, pool, memory, settings = state["board"], state["pool"], state["tops"], state["settings"]
 
     def render(top: tops.Top) -> str:
@@ -80,20 +83,23 @@ async def user_rank(user_id: UUID, board: BoardDep, pool: PoolDep, response: Res
     return await _rank(board, pool, response, user_id)
 
 
-@router.get("/api/leaderboard/around/{user_id}", summary="A player and their neighbours", responses=answers(UNRANKED))
-async def around(
-    user_id: UUID,
-    board: BoardDep,
-    pool: PoolDep,
-    response: Response,
-    radius: Annotated[int, Query(ge=0, le=50)] = 5,
-) -> BoardPage:
+@router.get(
+    "/api/leaderboard/around/{user_id}",
+    summary="A player and their neighbours",
+    response_model=BoardPage,
+    responses={**answers(UNRANKED), **STORES},
+)
+async def around(user_id: UUID, request: Request, radius: Annotated[int, Query(ge=0, le=50)] = 5) -> Response:
     """The player with up to `radius` players above and below."""
-    page, response.headers[SOURCE] = await service.read(
-        board, pool, lambda b: b.around(user_id, radius), lambda c: repository.around(c, user_id, radius)
+    state = state_of(request)  # as in `top`: no dependencies to solve on a hot read
+    page, source = await service.read(
+        state["board"],
+        state["pool"],
+        lambda b: b.around(user_id, radius),
+        lambda c: repository.around(c, user_id, radius),
     )
     service.rank_of(page, user_id)  # 404 when the player is not on the board
-    return service.as_page(page)
+    return answer(service.as_page(page), {SOURCE: source})
 
 
 @router.post("/api/leaderboard/ranks", summary="Rank a list of players (a friends board)")
