@@ -195,16 +195,16 @@ def cpu_seconds(service: Service, clients: list[Any]) -> tuple[float, float]:
     return sum(used(pid) for pid in serving(service)), sum(used(proc.pid) for proc in clients)
 
 
-def rss_each_mb(service: Service) -> list[float]:
-    """The RSS of each serving process."""
+def rss_of(pids: Sequence[int]) -> list[float]:
+    """The RSS of these processes, in MB."""
     import psutil
 
-    return [float(psutil.Process(pid).memory_info().rss) / 2**20 for pid in serving(service)]
+    return [float(psutil.Process(pid).memory_info().rss) / 2**20 for pid in pids]
 
 
 def rss_mb(service: Service) -> float:
     """The largest RSS of a serving process (the per-process target)."""
-    return max(rss_each_mb(service))
+    return max(rss_of(serving(service)))
 
 
 def measure(service: Service, args: argparse.Namespace, count: int, key: str, users: list[str]) -> dict[str, Any]:
@@ -249,8 +249,9 @@ def measure(service: Service, args: argparse.Namespace, count: int, key: str, us
             sent.append(pool.submit(award))
         outcomes = [future.result() for future in sent]
     awards = sum(outcomes)
-    rss_busy, rss_workers = rss_mb(service), rss_each_mb(service)
-    streams_per_worker = service.connections_per_worker()
+    rss_busy, by_worker = rss_mb(service), service.streams_by_worker()
+    busiest = sorted(by_worker, key=lambda pid: by_worker[pid], reverse=True)
+    streams_per_worker, rss_workers = [by_worker[pid] for pid in busiest], rss_of(busiest)
     cpu_after, elapsed = cpu_seconds(service, procs), time.monotonic() - t0
     time.sleep(1.0)  # let the last events arrive
     stop.set()

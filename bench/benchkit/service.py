@@ -102,17 +102,21 @@ class Server:
 
     def connections_per_worker(self) -> list[int]:
         """Established client connections each worker process holds (the kernel picks who accepts)."""
+        return sorted(self.streams_by_worker().values(), reverse=True)
+
+    def streams_by_worker(self) -> dict[int, int]:
+        """pid -> established client connections, for each worker (a process holding the listening socket)."""
         import psutil
 
-        counts = []
+        counts = {}
         for pid in self.worker_roles():
             if pid == (self.proc.pid if self.proc else None):
                 continue
             with contextlib.suppress(psutil.Error):
                 ours = [c for c in psutil.Process(pid).net_connections("tcp") if c.laddr and c.laddr.port == self.port]
                 if ours:  # a worker holds the inherited listening socket; the resource tracker holds none
-                    counts.append(sum(c.status == "ESTABLISHED" for c in ours))
-        return sorted(counts, reverse=True)
+                    counts[pid] = sum(c.status == "ESTABLISHED" for c in ours)
+        return counts
 
     def stop(self) -> bool:
         """SIGINT (uvicorn's graceful shutdown), escalating only if it hangs; True when it had to be killed."""
