@@ -43,7 +43,7 @@ async def test_a_usable_id_is_kept(client: httpx.AsyncClient, request_id: str) -
 
 
 async def test_a_request_without_one_gets_a_new_id(client: httpx.AsyncClient) -> None:
-    """A uuid4 in hex, different each time."""
+    """32 random hex digits, different each time."""
     first, second = only_id(await client.get("/healthz")), only_id(await client.get("/healthz"))
     assert MADE.fullmatch(first)
     assert MADE.fullmatch(second)

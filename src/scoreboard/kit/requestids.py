@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from uuid import uuid4
 
 from starlette.types import Scope
 
@@ -21,11 +21,11 @@ _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def accepted(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The request's `X-Request-ID` when it is 1-128 printable ASCII characters, else a new id (uuid4 hex)."""
+    """The request's `X-Request-ID` if it is 1-128 printable ASCII characters, else 32 new random hex digits."""
     for name, value in headers:
         if name == HEADER:  # ASGI servers lower-case header names
-            return value.decode("ascii") if _VALID.fullmatch(value) else uuid4().hex
-    return uuid4().hex
+            return value.decode("ascii") if _VALID.fullmatch(value) else secrets.token_hex(16)
+    return secrets.token_hex(16)
 
 
 def current() -> str | None:

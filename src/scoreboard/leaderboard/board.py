@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import chain
 from typing import Any, Literal
 from uuid import UUID
@@ -94,11 +95,17 @@ class Snapshot:
     as_of_us: int = 0  # the later of the last rebuild and the newest award applied (0: unknown)
 
 
+@lru_cache(maxsize=1 << 16)
+def _user_id(text: str) -> UUID:
+    # Players come back in page after page; parsing an id anew costs more than the rest of its row.
+    return UUID(text)
+
+
 def _page(reply: list[str | int | None], sign: int = 1) -> Page:
     total, flat = int(reply[0] or 0), reply[1:]
     rows = [
         Entry(
-            user_id=UUID(str(flat[i])),
+            user_id=_user_id(str(flat[i])),
             username=None if flat[i + 3] is None else str(flat[i + 3]),
             score=sign * int(flat[i + 1] or 0),
             rank=int(flat[i + 2] or 0),
