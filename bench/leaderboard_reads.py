@@ -14,6 +14,7 @@ it against PostgreSQL, start the bare app, then load `/healthz`, `/bare`, `/api/
 
     .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py            # defaults
     .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py --quick    # smoke run, under a minute
+    .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py --rounds 3 --duration 8  # steadier ratios
     .tools/bin/uv run --frozen --no-sync python bench/leaderboard_reads.py --clients 2 --concurrency 64 --json
 
 Progress goes to stderr; the Markdown report (or, with --json, a JSON document) to stdout. Exit status 1 when the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,7 @@ from benchkit.setup import insert_players
 TARGET_TOP10_PER_SECOND = 20_000  # DESIGN.md, "Performance notes"
 MAX_SCORE = 50_000  # players get a random score in [0, MAX_SCORE]: spread out, with some ties
 PHASES = ("healthz", "bare", "top", "revalidate", "period", "around")
+ROUND_PHASES = ("healthz", "top", "revalidate", "period", "around")  # the service's phases, repeated by --rounds
 PERIOD_BOARD = "bench-day"  # a daily board holding the same players and scores as the global board
 
 
@@ -58,9 +61,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     options.add_common(parser, players=10000, quick_players=1000)
     parser.add_argument("--limit", type=int, default=10, help="page size of the top-N read")
     parser.add_argument("--radius", type=int, default=5, help="neighbours either side in the around read")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the service's phases this many times, each against its own round's /healthz (the machine's "
+        "speed drifts during a run; the median of the rounds' ratios is steadier than one)",
+    )
     args = options.finish(parser, parser.parse_args(argv))
     if not (1 <= args.limit <= 100 and 0 <= args.radius <= 50):
         parser.error("--limit must be 1-100 and --radius 0-50 (the API's bounds)")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -180,6 +192,11 @@ def summarize(report: dict[str, Any]) -> None:
         if name != base
     }
     report["ratios"]["period_per_top"] = ratio(runs["period"]["rate"], runs["top"]["rate"])
+    per_round = [
+        {name: ratio(rates[name], rates["healthz"]) for name in ROUND_PHASES[1:]} for rates in report["rounds"]
+    ]
+    report["round_ratios"] = per_round
+    report["median_ratios"] = {name: statistics.median(r[name] or 0.0 for r in per_round) for name in ROUND_PHASES[1:]}
     report["target"] = {
         "top10_per_second": TARGET_TOP10_PER_SECOND,
         "met": runs["top"]["rate"] >= TARGET_TOP10_PER_SECOND,
@@ -215,6 +232,20 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {titles[name]} | {run['rate']:,.0f} | {fmt(run['p50_ms'])} ms | {fmt(run['p95_ms'])} ms "
             f"| {fmt(run['p99_ms'])} ms | {run['error_count']} | {to_bare} | {to_healthz} |"
         )
+    if len(report["round_ratios"]) > 1:
+        names = ROUND_PHASES[1:]
+        lines += [
+            "",
+            f"Ratios to the same round's `/healthz`, {len(report['round_ratios'])} rounds of every service phase:",
+            "",
+            "| Round | " + " | ".join(names) + " |",
+            "|---|" + "--:|" * len(names),
+            *(
+                f"| {i} | " + " | ".join(fmt(r[name]) for name in names) + " |"
+                for i, r in enumerate(report["round_ratios"], 1)
+            ),
+            "| **median** | " + " | ".join(f"**{fmt(report['median_ratios'][name])}**" for name in names) + " |",
+        ]
     board = report["board"]
     lines += [
         "",
@@ -285,6 +316,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["period"] = run_load("period", service, period, 200, args, nproc)
         around = [get_request(port, f"/api/leaderboard/around/{uid}?radius={args.radius}") for uid in ids]
         report["around"] = run_load("around", service, around, 200, args, nproc)
+        loads = {"healthz": [get_request(port, "/healthz")], "top": top, "revalidate": revalidate, "period": period}
+        loads["around"] = around
+        statuses = {"revalidate": 304}
+        report["rounds"] = [{name: report[name]["rate"] for name in ROUND_PHASES}]
+        for number in range(2, args.rounds + 1):
+            log(f"round {number} of {args.rounds}")
+            report["rounds"].append(
+                {
+                    name: run_load(name, service, loads[name], statuses.get(name, 200), args, nproc)["rate"]
+                    for name in ROUND_PHASES
+                }
+            )
         summarize(report)
     emit(report, args.json, markdown)
     return 0 if report["ok"] else 1
