@@ -31,8 +31,8 @@ def _from_rows(rows: list[asyncpg.Record], total: int) -> Page:
 
 Count = Callable[[Connection], Awaitable[int]]
 
-# While a rebuild runs, every board read comes from PostgreSQL, and counting a board's players (a million rows) costs
-# a hundred times its page: the count is reused for this long then, so the rebuild keeps the machine's CPU.
+# While a rebuild runs, every board read comes from PostgreSQL, and counting a board's players (all of them) costs
+# far more than reading its page: the count is reused for this long then, so the rebuild keeps the machine's CPU.
 REUSE_COUNT_SECONDS = 1.0
 _counted: dict[str, tuple[float, int]] = {}
 
