@@ -316,8 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["period"] = run_load("period", service, period, 200, args, nproc)
         around = [get_request(port, f"/api/leaderboard/around/{uid}?radius={args.radius}") for uid in ids]
         report["around"] = run_load("around", service, around, 200, args, nproc)
-        loads = {"healthz": [get_request(port, "/healthz")], "top": top, "revalidate": revalidate, "period": period}
-        loads["around"] = around
+        loads = {
+            "healthz": [get_request(port, "/healthz")],
+            "top": top,
+            "revalidate": revalidate,
+            "period": period,
+            "around": around,
+        }
         statuses = {"revalidate": 304}
         report["rounds"] = [{name: report[name]["rate"] for name in ROUND_PHASES}]
         for number in range(2, args.rounds + 1):

@@ -42,9 +42,8 @@ async def _top(board: Board, pool: Pool) -> tuple[int, str, list[int]]:
 
 
 async def test_while_the_board_is_rebuilt_reads_reuse_the_player_count_for_a_second(
-    pool: Pool, db: asyncpg.Connection, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    pool: Pool, db: asyncpg.Connection, redis_url: str
 ) -> None:
-    monkeypatch.setattr(service, "_counted", {})
     for score in (30, 20, 10):
         await _join(db, score)
     client = Pipelined.from_url(redis_url)  # the board was never built: Lua answers NOTBUILT
@@ -61,10 +60,7 @@ async def test_while_the_board_is_rebuilt_reads_reuse_the_player_count_for_a_sec
         await client.aclose()
 
 
-async def test_with_redis_unreachable_every_read_counts_the_players(
-    pool: Pool, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(service, "_counted", {})
+async def test_with_redis_unreachable_every_read_counts_the_players(pool: Pool, db: asyncpg.Connection) -> None:
     for score in (30, 20):
         await _join(db, score)
     client = Pipelined.from_url("redis://127.0.0.1:1/0")  # nothing listens there

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import asyncpg
 from redis.exceptions import RedisError, ResponseError
@@ -34,20 +35,19 @@ Count = Callable[[Connection], Awaitable[int]]
 # While a rebuild runs, every board read comes from PostgreSQL, and counting a board's players (all of them) costs
 # far more than reading its page: the count is reused for this long then, so the rebuild keeps the machine's CPU.
 REUSE_COUNT_SECONDS = 1.0
-_counted: dict[str, tuple[float, int]] = {}
+# Per board object (each app holds its own, and a finished period's board goes with it).
+_counted: WeakKeyDictionary[Board, tuple[float, int]] = WeakKeyDictionary()
 
 
-def _reused(key: str, count: Count) -> Count:
-    """`count`, answered from one counted at most REUSE_COUNT_SECONDS ago."""
+def _reused(board: Board, count: Count) -> Count:
+    """`count` of `board`, answered from one counted at most REUSE_COUNT_SECONDS ago."""
 
     async def counted(conn: Connection) -> int:
-        found = _counted.get(key)
+        found = _counted.get(board)
         if found is not None and time.monotonic() - found[0] < REUSE_COUNT_SECONDS:
             return found[1]
         total = await count(conn)
-        if len(_counted) > 4096:  # finished periods are never asked for again
-            _counted.clear()
-        _counted[key] = (time.monotonic(), total)
+        _counted[board] = (time.monotonic(), total)
         return total
 
     return counted
@@ -70,7 +70,7 @@ async def read(
         return await fast(board), "redis"
     except RedisError as exc:
         if rebuilding(exc):
-            count = _reused(board.names[0], count)
+            count = _reused(board, count)
         else:
             log.warning("board read from PostgreSQL: Redis unavailable (%s)", exc)
     return await from_postgres(pool, slow, count), "postgres"
