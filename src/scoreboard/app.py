@@ -32,6 +32,7 @@ from scoreboard.kit.openapi import install_problem_openapi
 from scoreboard.kit.periodic import Periodic
 from scoreboard.kit.problems import install_problem_handlers
 from scoreboard.kit.ratelimit import SlidingWindow
+from scoreboard.kit.routing import mount_routes
 from scoreboard.kit.signals import on_exit_signal
 from scoreboard.leaderboard import reconciler
 from scoreboard.leaderboard.board import Board
@@ -175,7 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         leaderboard_router,
         boards.router,
         auth_router,
-        live.router,
+        *live.routers,
         users_router,
         actions.public,
         admin_router,
@@ -191,6 +192,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs.router,
         web.router,
     ):
-        app.include_router(router)
+        mount_routes(app, router)
     app.mount("/static", web.static_files, name="static")
     return app

@@ -1,10 +1,16 @@
-"""A body that cannot be read as JSON is the same 422 on every route, however it fails; a BOM is fine."""
+"""A body that cannot be read as JSON is the same 422 on every route, however it fails; routes are mounted flat."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import Mount, Route
 
+from scoreboard.app import create_app
+from scoreboard.config import Settings
+from scoreboard.kit.routing import mount_routes
 from tests.fixtures.accounts import player
 
 UNREADABLE = {
@@ -30,3 +36,16 @@ async def test_a_byte_order_mark_before_the_json_is_accepted(client: httpx.Async
     body = b'\xef\xbb\xbf{"login": "%s", "password": "%s"}' % (account.username.encode(), account.password.encode())
     response = await client.post("/api/auth/login", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
+
+
+def test_routes_are_mounted_flat_and_nested_routers_are_refused() -> None:
+    app = create_app(Settings(database_url="postgresql://localhost/unused", redis_url="redis://localhost/0"))
+    assert all(isinstance(r, (APIRoute, APIWebSocketRoute, Route, Mount)) for r in app.routes)  # matched once
+    paths = {r.path for r in app.routes if isinstance(r, APIRoute)}
+    assert {"/api/scores", "/healthz", "/api/leaderboard", "/api/boards/{board_id}/entries"} <= paths
+
+    outer, inner = APIRouter(), APIRouter()
+    inner.add_api_route("/inner", lambda: None)
+    outer.include_router(inner)
+    with pytest.raises(TypeError, match="nested routers"):
+        mount_routes(FastAPI(), outer)

@@ -29,7 +29,7 @@ from scoreboard.deps import (
 )
 from scoreboard.kit.openapi import STORES, answers
 from scoreboard.kit.problems import Conflict, NotFound
-from scoreboard.kit.routing import Route
+from scoreboard.kit.routing import Route, answer
 from scoreboard.leaderboard import service as global_reads
 from scoreboard.leaderboard import tops
 from scoreboard.leaderboard.router import SOURCE
@@ -75,12 +75,11 @@ async def get_board(board_id: BoardId, catalog: CatalogDep, pool: PoolDep) -> Bo
 async def entries(
     board_id: BoardId,
     request: Request,
-    response: Response,
     period: PeriodName = "current",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     cursor: Annotated[str | None, Query(max_length=64, description="`nextCursor` of the previous page")] = None,
     if_none_match: tops.IfNoneMatch = None,
-) -> Response | PeriodPage:
+) -> Response:
     """Competition ranks, first to reach a score first; current periods from Redis, finished ones from PostgreSQL.
 
     A current period's top is answered from memory with a strong ETag (`If-None-Match`: `304` while unmoved).
@@ -103,11 +102,12 @@ async def entries(
         )
         if kept is not None:
             return kept
-    response.headers["Cache-Control"] = tops.cache_control(settings.read_cache_seconds)
-    page, response.headers[SOURCE] = await service.read(
+    page, source = await service.read(
         target, pool, lambda b: b.page(offset, limit), service.page_sql(target, offset, limit)
     )
-    return service.period_page(target, page, offset + limit, await service.metadata_of(pool, target, page))
+    headers = {SOURCE: source, "Cache-Control": tops.cache_control(settings.read_cache_seconds)}
+    rendered = service.period_page(target, page, offset + limit, await service.metadata_of(pool, target, page))
+    return answer(rendered, headers)
 
 
 @router.get("/{board_id}/around/{user_id}", summary="A player and their neighbours", responses=answers(UNRANKED))
@@ -125,7 +125,7 @@ async def around(
     page, response.headers[SOURCE] = await service.read(
         target, pool, lambda b: b.around(user_id, radius), service.around_sql(target, user_id, radius)
     )
-    global_reads.rank_of(page, user_id)  # 404 when the player has no score there
+    global_reads.entry_of(page, user_id)  # 404 when the player has no score there
     return service.period_page(target, page, None, await service.metadata_of(pool, target, page))
 
 

@@ -1,4 +1,4 @@
-"""Every route's request class (a body that is not JSON is the same 422), JSON answers and 201s, path segments."""
+"""Every route's request class (a body that is not JSON is the same 422), routes mounted flat, JSON answers, ids."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response, status
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from pydantic import BaseModel
 from starlette.convertors import StringConvertor, register_url_convertor
+from starlette.routing import Route as StarletteRoute
 
+from scoreboard.kit.plainroutes import plain_handler
 from scoreboard.kit.ratelimit import Verdict
 
 # The convertor of an id beside named sibling routes: `/api/users/{user_id:id}` never takes `me` or `scores`.
@@ -35,18 +37,34 @@ class JsonRequest(Request):
 
 
 class Route(APIRoute):
-    """An API route that hands its endpoint a `JsonRequest` (FastAPI's documented seam for a custom request)."""
+    """An API route that hands its endpoint a `JsonRequest` (FastAPI's documented seam for a custom request).
+
+    A route without a body whose endpoint takes only plain inputs and answers a `Response` reads those inputs itself
+    (`kit.plainroutes`): FastAPI's solving of each parameter costs a hot read more than its answer does.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The handler FastAPI builds, given a `JsonRequest` when the route reads a body."""
         handler = super().get_route_handler()
         if self.body_field is None:  # nothing to parse: a second request object would only cost time
-            return handler
+            plain = None if self.dependencies else plain_handler(self.endpoint, self.param_convertors, handler)
+            return plain or handler
 
         async def json_request_handler(request: Request) -> Response:
             return await handler(JsonRequest(request.scope, request.receive))
 
         return json_request_handler
+
+
+def mount_routes(app: FastAPI, router: APIRouter) -> None:
+    """Serve the router's routes as the app's own, in their order (each keeps the prefix and tags it was made with)."""
+    # `include_router` nests the router: FastAPI 0.165 matches a request against every included router's routes,
+    # then matches the chosen one again to hand it over. The feature routers are plain lists of routes with no
+    # include-time options, so the app's own route list holds them, and each request is matched once.
+    for route in router.routes:
+        if not isinstance(route, (APIRoute, APIWebSocketRoute, StarletteRoute)):
+            raise TypeError(f"{route!r}: only routes can be mounted flat, not nested routers")
+    app.router.routes.extend(router.routes)
 
 
 def answer(body: BaseModel, headers: dict[str, str] | None = None, status_code: int = status.HTTP_200_OK) -> Response:

@@ -30,11 +30,10 @@ UNRANKED = (NotFound, "The user is not on the board: unknown or deactivated")
 )
 async def top(
     request: Request,
-    response: Response,
     limit: Limit = 10,
     offset: Offset = 0,
     if_none_match: tops.IfNoneMatch = None,
-) -> Response | BoardPage:
+) -> Response:
     """Ranked players in board order: score, then who reached it first; competition ranks (1, 2, 2, 4).
 
     The top is answered from memory with a strong ETag: `If-None-Match` gets a `304` while the board has not moved.
@@ -52,11 +51,11 @@ async def top(
     )
     if kept is not None:
         return kept
-    page, response.headers[SOURCE] = await service.read(
+    page, source = await service.read(
         board, pool, lambda b: b.page(offset, limit), lambda c: repository.page(c, offset, limit)
     )
-    response.headers["Cache-Control"] = tops.cache_control(settings.read_cache_seconds)
-    return service.as_page(page)
+    headers = {SOURCE: source, "Cache-Control": tops.cache_control(settings.read_cache_seconds)}
+    return answer(service.as_page(page), headers)
 
 
 async def _rank(board: BoardDep, pool: PoolDep, response: Response, user_id: UUID) -> UserRank:
@@ -98,7 +97,7 @@ async def around(user_id: UUID, request: Request, radius: Annotated[int, Query(g
         lambda b: b.around(user_id, radius),
         lambda c: repository.around(c, user_id, radius),
     )
-    service.rank_of(page, user_id)  # 404 when the player is not on the board
+    service.entry_of(page, user_id)  # 404 when the player is not on the board
     return answer(service.as_page(page), {SOURCE: source})
 
 

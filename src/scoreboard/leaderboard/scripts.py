@@ -65,14 +65,21 @@ local function rank_of(score)
   if not rank_cache[score] then rank_cache[score] = redis.call('ZCOUNT', BOARD, '(' .. score, '+inf') + 1 end
   return rank_cache[score]
 end
--- Entries from a ZREVRANGE ... WITHSCORES reply of RANKED: {uid, score, rank, username}.
-local function entries(raw)
+-- Entries from a ZREVRANGE ... WITHSCORES reply of RANKED: {uid, score, rank, username}. `first`, when given, is the
+-- reply's 0-based position on RANKED: there a row scoring below the row before it has exactly its position of
+-- members above it, all scoring more, so the rule's count is the position and only the first row asks ZCOUNT.
+local function entries(raw, first)
   local out, ids = {}, {}
   for i = 1, #raw, 2 do ids[#ids + 1] = uid_of(raw[i]) end
   local names = #ids > 0 and redis.call('HMGET', NAMES, unpack(ids)) or {}
+  local above, rank = nil, nil
   for i = 1, #ids do
     local score = tonumber(raw[2 * i])
-    out[#out + 1] = {ids[i], score, rank_of(score), names[i] or false}
+    if score ~= above then
+      rank = (first and i > 1) and first + i or rank_of(score)
+      above = score
+    end
+    out[#out + 1] = {ids[i], score, rank, names[i] or false}
   end
   return out
 end
@@ -152,7 +159,7 @@ end
 -- While a rebuild is under way the board is not PostgreSQL's: no rank, no message (clients get a snapshot after it).
 if redis.call('EXISTS', KEYS[9]) == 0 then return {0, 0} end
 local top = {}
-for i, e in ipairs(entries(redis.call('ZREVRANGE', RANKED, 0, top_n - 1, 'WITHSCORES'))) do
+for i, e in ipairs(entries(redis.call('ZREVRANGE', RANKED, 0, top_n - 1, 'WITHSCORES'), 0)) do
   top[i] = {rank = e[3], userId = e[1], score = e[2], username = e[4] or cjson.null}
 end
 local event_id = next_event_id(KEYS[5])
@@ -183,7 +190,7 @@ PAGE = (
     + _BUILT
     + """
 local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local rows = entries(redis.call('ZREVRANGE', RANKED, offset, offset + limit - 1, 'WITHSCORES'))
+local rows = entries(redis.call('ZREVRANGE', RANKED, offset, offset + limit - 1, 'WITHSCORES'), offset)
 """
     + _RETURN
 )
@@ -200,7 +207,7 @@ if ms then
   local position = redis.call('ZREVRANK', RANKED, member(tonumber(ms), uid))
   if position then
     local first = math.max(position - radius, 0)
-    rows = entries(redis.call('ZREVRANGE', RANKED, first, position + radius, 'WITHSCORES'))
+    rows = entries(redis.call('ZREVRANGE', RANKED, first, position + radius, 'WITHSCORES'), first)
   end
 end
 """
@@ -251,7 +258,7 @@ local rows = entries(raw)
 SNAPSHOT = (
     _PRELUDE
     + """
-local rows = entries(redis.call('ZREVRANGE', RANKED, 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'))
+local rows = entries(redis.call('ZREVRANGE', RANKED, 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'), 0)
 local built = redis.call('GET', KEYS[6])
 local head = {redis.call('GET', KEYS[5]) or '0', built and 1 or 0,
               redis.call('HGET', KEYS[7], 'history_at') or '0', redis.call('HGET', KEYS[7], 'built_at') or '0'}

@@ -95,11 +95,17 @@ def as_page(page: Page, at: datetime | None = None) -> BoardPage:
     return BoardPage(entries=entries, total_players=page.total, generated_at=at or datetime.now(UTC))
 
 
-def rank_of(page: Page, user_id: UUID) -> UserRank:
-    """One user's standing from a page that contains them."""
+def entry_of(page: Page, user_id: UUID) -> Entry:
+    """A user's row on a page, or 404 when the page does not hold them."""
     entry = next((e for e in page.entries if e.user_id == user_id), None)
     if entry is None:
         raise NotFound("This user is not on the leaderboard.")
+    return entry
+
+
+def rank_of(page: Page, user_id: UUID) -> UserRank:
+    """One user's standing from a page that contains them."""
+    entry = entry_of(page, user_id)
     below = page.total - entry.rank
     percentile = round(100 * below / page.total, 2) if page.total else 0.0
     return UserRank(

@@ -278,7 +278,5 @@ async def _websocket(
     await _serve(hub, live, last_event_id, receive, audience)
 
 
-# The board streams sit under /api/boards; both routers are included where the live router always was.
-router = APIRouter()
-router.include_router(leaderboard)
-router.include_router(boards)
+# The board streams sit under /api/boards; both routers are mounted where the live router always was.
+routers = (leaderboard, boards)
