@@ -58,6 +58,25 @@ async def top(
     return answer(service.as_page(page), headers)
 
 
+@router.get(
+    "/api/leaderboard/around/{user_id}",
+    summary="A player and their neighbours",
+    response_model=BoardPage,
+    responses={**answers(UNRANKED), **STORES},
+)
+async def around(user_id: UUID, request: Request, radius: Annotated[int, Query(ge=0, le=50)] = 5) -> Response:
+    """The player with up to `radius` players above and below."""
+    state = state_of(request)  # as in `top`: no dependencies to solve on a hot read
+    page, source = await service.read(
+        state["board"],
+        state["pool"],
+        lambda b: b.around(user_id, radius),
+        lambda c: repository.around(c, user_id, radius),
+    )
+    service.entry_of(page, user_id)  # 404 when the player is not on the board
+    return answer(service.as_page(page), {SOURCE: source})
+
+
 async def _rank(board: BoardDep, pool: PoolDep, response: Response, user_id: UUID) -> UserRank:
     page, response.headers[SOURCE] = await service.read(
         board, pool, lambda b: b.ranks([user_id]), lambda c: repository.ranks(c, [user_id])
@@ -80,25 +99,6 @@ async def my_rank(board: BoardDep, pool: PoolDep, response: Response, user: Curr
 async def user_rank(user_id: UUID, board: BoardDep, pool: PoolDep, response: Response) -> UserRank:
     """A player's rank, score, number of players and percentile (share of players ranked below)."""
     return await _rank(board, pool, response, user_id)
-
-
-@router.get(
-    "/api/leaderboard/around/{user_id}",
-    summary="A player and their neighbours",
-    response_model=BoardPage,
-    responses={**answers(UNRANKED), **STORES},
-)
-async def around(user_id: UUID, request: Request, radius: Annotated[int, Query(ge=0, le=50)] = 5) -> Response:
-    """The player with up to `radius` players above and below."""
-    state = state_of(request)  # as in `top`: no dependencies to solve on a hot read
-    page, source = await service.read(
-        state["board"],
-        state["pool"],
-        lambda b: b.around(user_id, radius),
-        lambda c: repository.around(c, user_id, radius),
-    )
-    service.entry_of(page, user_id)  # 404 when the player is not on the board
-    return answer(service.as_page(page), {SOURCE: source})
 
 
 @router.post("/api/leaderboard/ranks", summary="Rank a list of players (a friends board)")
