@@ -39,19 +39,21 @@ class JsonRequest(Request):
 class Route(APIRoute):
     """An API route that hands its endpoint a `JsonRequest` (FastAPI's documented seam for a custom request).
 
-    A route without a body whose endpoint takes only plain inputs and answers a `Response` reads those inputs itself
-    (`kit.plainroutes`): FastAPI's solving of each parameter costs a hot read more than its answer does.
+    A route whose endpoint takes only plain inputs, a JSON body and plain dependencies, and answers a `Response`,
+    serves them itself (`kit.plainroutes`): FastAPI's solving of each parameter costs a hot route more than its work.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The handler FastAPI builds, given a `JsonRequest` when the route reads a body."""
+        """FastAPI's handler or a plain one (`kit.plainroutes`), given a `JsonRequest` when the route reads a body."""
         handler = super().get_route_handler()
+        plain = None if self.dependencies else plain_handler(self.endpoint, self.param_convertors, handler)
+        chosen = plain or handler
         if self.body_field is None:  # nothing to parse: a second request object would only cost time
-            plain = None if self.dependencies else plain_handler(self.endpoint, self.param_convertors, handler)
-            return plain or handler
+            return chosen
 
         async def json_request_handler(request: Request) -> Response:
-            return await handler(JsonRequest(request.scope, request.receive))
+            # One request object for both handlers: a plain one that hands over has read the body already.
+            return await chosen(JsonRequest(request.scope, request.receive))
 
         return json_request_handler
 
