@@ -43,16 +43,27 @@ class AfterRestoreError(Exception):
     """PostgreSQL was restored, but something derived from it could not be brought in line."""
 
 
-async def after_restore(pool: Pool, redis: Redis) -> list[str]:
+async def after_restore(pool: Pool, redis: Redis, wait_seconds: float = 120.0) -> list[str]:
     """Bring Redis in line with the restored database; return what was done, one line each."""
-    from scoreboard.leaderboard import mirror, reconciler, repository
+    from scoreboard.leaderboard import keys, mirror, reconciler, repository
 
     # A new generation: any service still running on the old board rebuilds too, not only this command's view.
     async with pool.acquire() as conn:
         generation = await repository.new_generation(conn)
-    count = await reconciler.rebuild(pool, redis, stale=True)
-    if count is None:
-        raise AfterRestoreError("another leaderboard rebuild was running; run `scoreboard leaderboard rebuild`")
+    deadline = time.monotonic() + wait_seconds
+    while (count := await reconciler.rebuild(pool, redis, stale=True)) is None:
+        # A running service noticed the restore first and is rebuilding (it may have begun before the new
+        # generation, so what it swaps in is checked, not trusted).
+        if time.monotonic() > deadline:
+            raise AfterRestoreError("another leaderboard rebuild was running; run `scoreboard leaderboard rebuild`")
+        await _rebuild_lock_released(redis, deadline)
+        async with pool.acquire() as conn:
+            if await mirror.mismatch(conn, redis) is None:
+                players = await redis.zcard(keys.BOARD)
+                return [
+                    f"board generation {generation}",
+                    f"Redis rebuilt from PostgreSQL by a running service: {players} players on the board",
+                ]
     async with pool.acquire() as conn:
         why = await mirror.mismatch(conn, redis)
     if why is not None:
@@ -61,6 +72,16 @@ async def after_restore(pool: Pool, redis: Redis) -> list[str]:
         f"board generation {generation}",
         f"Redis rebuilt from PostgreSQL: {count} players on the board; score caches and replay records cleared",
     ]
+
+
+async def _rebuild_lock_released(redis: Redis, deadline: float) -> None:
+    """Wait until no rebuild holds the lock (or the deadline passes)."""
+    from scoreboard.leaderboard import keys
+
+    while time.monotonic() < deadline:
+        if not await redis.exists(keys.REBUILD_LOCK):
+            return
+        await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)
