@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -54,6 +55,20 @@ def _stop_abandoned_test_servers() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def _claiming() -> Iterator[None]:
+    """Sweep and claim folders one session at a time: pytest-xdist's workers start together, and a folder made but
+    not yet locked by one would look abandoned to another."""
+    import fcntl
+
+    with (Path(tempfile.gettempdir()) / "scoreboard-test-claims.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     """Yield the session's servers, starting embedded ones unless URLs are given."""
@@ -62,11 +77,17 @@ def servers() -> Iterator[Servers]:
     if admin_url and redis_url:
         yield Servers(admin_url, redis_url, embedded=False)
         return
-    _stop_abandoned_test_servers()
-    folder = Path(tempfile.mkdtemp(prefix="scoreboard-test-"))
-    embedded = EmbeddedServers(folder, postgres=admin_url is None, valkey=redis_url is None, durable=False)
+    with _claiming():
+        _stop_abandoned_test_servers()
+        folder = Path(tempfile.mkdtemp(prefix="scoreboard-test-"))
+        embedded = EmbeddedServers(folder, postgres=admin_url is None, valkey=redis_url is None, durable=False)
+        try:
+            urls = embedded.start()  # takes the folder's owner lock
+        except BaseException:
+            embedded.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     try:
-        urls = embedded.start()
         if admin_url is None:
             assert embedded.postgres is not None
             admin_url = embedded.postgres.url("postgres")
