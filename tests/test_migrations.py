@@ -254,3 +254,33 @@ async def test_serve_migrates_in_a_child_that_logs_like_the_parent(
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == migrate.head_revisions()[0]
     finally:
         await conn.close()
+
+
+async def test_a_revision_deadlocked_by_live_traffic_is_retried(database_url: str) -> None:
+    """A reader holds `boards`, then asks for a table the revision already dropped: PostgreSQL aborts the revision."""
+    reader = await asyncpg.connect(database_url)
+    watcher = await asyncpg.connect(database_url)
+    try:
+        reading = reader.transaction()
+        await reading.start()
+        await reader.fetch("SELECT 1 FROM boards LIMIT 1")  # as an award does
+        # Reverting 0008 drops result_standings, then waits to ALTER boards behind the reader.
+        downgrading = asyncio.ensure_future(asyncio.to_thread(migrate.downgrade, database_url, "0007_boards"))
+        for _ in range(200):
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%ALTER TABLE%'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "the revision never waited for the reader"
+        # The reader now needs what the revision holds: a deadlock, which PostgreSQL breaks by aborting the revision
+        # (it waited first). The reader goes on and finishes; the retried revision then applies.
+        assert await reader.fetch("SELECT 1 FROM result_standings LIMIT 1") == []
+        await reading.commit()
+        await asyncio.wait_for(downgrading, 60)
+        assert await watcher.fetchval("SELECT version_num FROM alembic_version") == "0007_boards"
+        assert await watcher.fetchval("SELECT to_regclass('result_standings')") is None
+    finally:
+        await reader.close()
+        await watcher.close()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,11 @@ if TYPE_CHECKING:
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 URL_VARIABLE = "SCOREBOARD_MIGRATE_DATABASE_URL"
 LOGGING_VARIABLE = "SCOREBOARD_MIGRATE_LOGGING"  # "LEVEL:format", as the parent logs
+# PostgreSQL aborted the revision's transaction to break a deadlock with live traffic (a revision that locks a table
+# an award holds while the award waits for one the revision holds): nothing of that revision was applied.
+DEADLOCK = "40P01"
+ATTEMPTS = 5
+log = logging.getLogger(__name__)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -84,7 +92,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
     from alembic import command
 
-    command.upgrade(alembic_config(database_url), revision)
+    _retrying_deadlocks(lambda: command.upgrade(alembic_config(database_url), revision))
 
 
 def upgrade_in_child(database_url: str, log_level: str, log_format: str) -> None:
@@ -99,7 +107,32 @@ def downgrade(database_url: str, revision: str) -> None:
     """Revert migrations down to `revision`."""
     from alembic import command
 
-    command.downgrade(alembic_config(database_url), revision)
+    _retrying_deadlocks(lambda: command.downgrade(alembic_config(database_url), revision))
+
+
+def _retrying_deadlocks(run: Callable[[], None]) -> None:
+    """Run an Alembic command, again when a deadlock aborted a revision: it goes on from the last one applied."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            run()
+            return
+        except Exception as exc:
+            if attempt == ATTEMPTS or _sqlstate(exc) != DEADLOCK:
+                raise
+            log.warning("a migration deadlocked with live traffic (attempt %d of %d); retrying", attempt, ATTEMPTS)
+            time.sleep(0.2 * attempt)
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    """The PostgreSQL error code behind an exception (SQLAlchemy wraps asyncpg's errors)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        for candidate in (exc, getattr(exc, "orig", None)):
+            code = getattr(candidate, "sqlstate", None)
+            if isinstance(code, str):
+                return code
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def current(database_url: str) -> None:
