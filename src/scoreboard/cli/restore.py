@@ -50,20 +50,17 @@ async def after_restore(pool: Pool, redis: Redis, wait_seconds: float = 120.0) -
     # A new generation: any service still running on the old board rebuilds too, not only this command's view.
     async with pool.acquire() as conn:
         generation = await repository.new_generation(conn)
-    deadline = time.monotonic() + wait_seconds
-    while (count := await reconciler.rebuild(pool, redis, stale=True)) is None:
-        # A running service noticed the restore first and is rebuilding (it may have begun before the new
-        # generation, so what it swaps in is checked, not trusted).
-        if time.monotonic() > deadline:
-            raise AfterRestoreError("another leaderboard rebuild was running; run `scoreboard leaderboard rebuild`")
-        await _rebuild_lock_released(redis, deadline)
-        async with pool.acquire() as conn:
-            if await mirror.mismatch(conn, redis) is None:
-                players = await redis.zcard(keys.BOARD)
-                return [
-                    f"board generation {generation}",
-                    f"Redis rebuilt from PostgreSQL by a running service: {players} players on the board",
-                ]
+    try:
+        count = await reconciler.rebuild_mirrored(pool, redis, wait_seconds, stale=True)
+    except TimeoutError as exc:
+        hint = "run `scoreboard leaderboard rebuild`"
+        raise AfterRestoreError(f"another leaderboard rebuild was running; {hint}") from exc
+    if count is None:  # a running service noticed the restore first, and its board mirrors the restored database
+        players = await redis.zcard(keys.BOARD)
+        return [
+            f"board generation {generation}",
+            f"Redis rebuilt from PostgreSQL by a running service: {players} players on the board",
+        ]
     async with pool.acquire() as conn:
         why = await mirror.mismatch(conn, redis)
     if why is not None:
@@ -72,16 +69,6 @@ async def after_restore(pool: Pool, redis: Redis, wait_seconds: float = 120.0) -
         f"board generation {generation}",
         f"Redis rebuilt from PostgreSQL: {count} players on the board; score caches and replay records cleared",
     ]
-
-
-async def _rebuild_lock_released(redis: Redis, deadline: float) -> None:
-    """Wait until no rebuild holds the lock (or the deadline passes)."""
-    from scoreboard.leaderboard import keys
-
-    while time.monotonic() < deadline:
-        if not await redis.exists(keys.REBUILD_LOCK):
-            return
-        await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -105,6 +106,32 @@ async def rebuild(
         await loader.aclose()
         await redis.delete(*staging)
         await redis.eval(_RELEASE, 1, keys.REBUILD_LOCK, token)
+
+
+async def rebuild_mirrored(pool: Pool, redis: Redis, wait_seconds: float, *, stale: bool = False) -> int | None:
+    """Rebuild, or let a rebuild already running finish and keep its board when Redis then mirrors PostgreSQL.
+
+    Returns this rebuild's player count, or None when the other rebuild's board mirrors PostgreSQL; raises
+    TimeoutError when other rebuilds hold the lock past `wait_seconds`.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while (count := await rebuild(pool, redis, stale=stale)) is None:
+        # The other rebuild may have begun before whatever made us rebuild: its board is checked, not trusted.
+        if time.monotonic() > deadline:
+            raise TimeoutError("another leaderboard rebuild was running")
+        await _unlocked(redis, deadline)
+        async with pool.acquire() as conn:
+            if await mirror.mismatch(conn, redis) is None:
+                return None
+    return count
+
+
+async def _unlocked(redis: Redis, deadline: float) -> None:
+    """Wait until no rebuild holds the lock, or the deadline passes."""
+    while time.monotonic() < deadline:
+        if not await redis.exists(keys.REBUILD_LOCK):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _unlink_matching(redis: Redis, pattern: str) -> None:
