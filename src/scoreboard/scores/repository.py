@@ -11,16 +11,15 @@ from scoreboard.db import Connection
 # One round trip, one implicit transaction. The counter upsert applies the action's policy on the locked
 # row (ON CONFLICT ... WHERE is re-evaluated on the latest version), the users UPDATE locks the user row
 # (serialising concurrent awards: no lost update) and computes the balance, the INSERT records it.
-# A replayed idempotency key finds `prior`; a concurrent replay fails the unique index instead. `b` counts the award on
-# every other board it belongs to, in the period its time falls in (board_scores, migration 0007).
-AWARD = """
-WITH prior AS (
+# A replayed idempotency key finds `prior`; a concurrent replay fails the unique index instead.
+_CHECK_LOCK_RECORD = """
+prior AS (
   SELECT id, action_id, points_awarded, balance_after, created_at FROM score_history
   WHERE $6::varchar IS NOT NULL AND user_id = $1 AND idempotency_key = $6
 ),
 a AS (
   SELECT id, points, cooldown_seconds, max_per_day FROM actions
-  WHERE id = $2 AND is_active AND (client_reportable OR $7) AND NOT EXISTS (SELECT 1 FROM prior)
+  WHERE id = $2 AND is_active AND (client_reportable OR $7) AND NOT EXISTS (SELECT 1 FROM prior) {only_if}
 ),
 c AS (
   INSERT INTO user_action_counters AS c (user_id, action_id, last_awarded_at, day, day_count)
@@ -45,14 +44,19 @@ h AS (
                              balance_before, balance_after, idempotency_key)
   SELECT $1, a.id, a.points, $3, $4::inet, $5, u.current_score - a.points, u.current_score, $6 FROM a, u
   RETURNING id, action_id, points_awarded, balance_after, created_at
-),
+)"""
+# Which boards count an award's points besides the global one (migration 0007): those `b` writes to.
+_COUNTS_POINTS = "bd.is_active AND bd.id <> 'global' AND bd.kind = 'points'"
+
+# Every award: `b` counts it on every other board it belongs to, in the period its time falls in (board_scores).
+AWARD = f"""
+WITH {_CHECK_LOCK_RECORD.format(only_if="")},
 b AS (
   INSERT INTO board_scores AS s (board_id, period, user_id, score, reached_at)
   SELECT bd.id, p.key, $1, a.points, now()
   FROM a, u, boards bd,
        LATERAL (SELECT board_period(bd.period, bd.time_zone, bd.starts_at, bd.ends_at, now()) AS key) p
-  WHERE bd.is_active AND bd.id <> 'global' AND bd.kind = 'points' AND p.key IS NOT NULL
-    AND (bd.action_ids IS NULL OR a.id = ANY (bd.action_ids))
+  WHERE {_COUNTS_POINTS} AND p.key IS NOT NULL AND (bd.action_ids IS NULL OR a.id = ANY (bd.action_ids))
   ON CONFLICT (board_id, period, user_id) DO UPDATE
     SET score = s.score + EXCLUDED.score, reached_at = EXCLUDED.reached_at
   RETURNING board_id, period, score
@@ -60,11 +64,37 @@ b AS (
 SELECT false AS replayed, h.*, u.username,
        (SELECT json_agg(json_build_array(b.board_id, b.period, b.score,
                         extract(epoch FROM board_period_end(bd.period, bd.time_zone, bd.ends_at, now()))::bigint))
-        FROM b JOIN boards bd ON bd.id = b.board_id) AS boards
+        FROM b JOIN boards bd ON bd.id = b.board_id) AS boards,
+       EXISTS (SELECT 1 FROM boards bd WHERE {_COUNTS_POINTS}) AS elsewhere
 FROM h, u
 UNION ALL
-SELECT true, p.*, NULL, NULL FROM prior p
+SELECT true, p.*, NULL, NULL, true FROM prior p
 """
+
+# The same award while no other board counts points (the default): PostgreSQL then plans and runs no write to
+# `board_scores`. Should such a board exist, it awards nothing and answers one row of NULLs.
+AWARD_GLOBAL_ONLY = f"""
+WITH others AS (SELECT EXISTS (SELECT 1 FROM boards bd WHERE {_COUNTS_POINTS}) AS found),
+{_CHECK_LOCK_RECORD.format(only_if="AND NOT (SELECT found FROM others)")}
+SELECT false AS replayed, h.*, u.username, NULL::json AS boards, false AS elsewhere
+FROM h, u
+UNION ALL
+SELECT true, p.*, NULL, NULL, false FROM prior p
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true FROM others WHERE found AND NOT EXISTS (SELECT 1 FROM prior)
+"""
+
+
+class _Hint:
+    """Which statement this process tries first: whether the last award found other boards counting points.
+
+    Only a guess at what the next award meets: a wrong one costs a second statement, never a wrong award.
+    """
+
+    global_only = False
+
+
+_hint = _Hint()
 
 
 async def award(
@@ -78,8 +108,16 @@ async def award(
     idempotency_key: str | None,
     trusted: bool,
 ) -> asyncpg.Record | None:
-    """Award an action in one statement; None when nothing was awarded (see `why_not`)."""
-    return await conn.fetchrow(AWARD, user_id, action_id, reason, ip, user_agent, idempotency_key, trusted)
+    """Award an action in one statement (two when boards were added or removed); None when nothing was awarded."""
+    args = (user_id, action_id, reason, ip, user_agent, idempotency_key, trusted)
+    if _hint.global_only:
+        row = await conn.fetchrow(AWARD_GLOBAL_ONLY, *args)
+        if row is None or row["replayed"] is not None:
+            return row  # awarded, replayed, or refused (see `why_not`)
+    row = await conn.fetchrow(AWARD, *args)
+    if row is not None and not row["replayed"]:
+        _hint.global_only = not row["elsewhere"]
+    return row
 
 
 async def prior_award(conn: Connection, user_id: UUID, idempotency_key: str) -> asyncpg.Record | None:
