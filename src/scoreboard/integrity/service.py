@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from scoreboard.integrity import repository
 from scoreboard.integrity.schemas import Check, IntegrityReport
 from scoreboard.leaderboard import mirror, reconciler
 from scoreboard.results import repository as results_repository
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,9 @@ def _check(name: str, count: int, sample: Sequence[asyncpg.Record | dict[str, An
     )
 
 
-async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 20) -> IntegrityReport:
+async def run(
+    pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 20, rebuild_wait_seconds: float = 120.0
+) -> IntegrityReport:
     """Check PostgreSQL's own consistency and Redis against it; with `repair`, fix Redis (the derived copy)."""
     checked_at = datetime.now(UTC)
     async with pool.acquire() as conn:
@@ -129,9 +134,15 @@ async def run(pool: Pool, redis: Redis, *, repair: bool = False, sample: int = 2
 
     async with pool.acquire() as conn:
         why = await mirror.mismatch(conn, redis)
+    rebuilt = False
     if why is not None and repair:
-        await reconciler.rebuild(pool, redis, stale=True)
-    checks.append(_check("board-mirror", int(why is not None), [{"reason": why}] if why else [], repair))
+        # A rebuild another process runs is waited for, and its board checked: it may have begun before the change.
+        try:
+            await reconciler.rebuild_mirrored(pool, redis, rebuild_wait_seconds, stale=True)
+            rebuilt = True
+        except TimeoutError:
+            log.warning("board not rebuilt: another rebuild held the lock for %ss", rebuild_wait_seconds)
+    checks.append(_check("board-mirror", int(why is not None), [{"reason": why}] if why else [], rebuilt))
     drift = await reconciler.check(pool, redis, repair=repair)
     parsed = {member: _uuid_or_none(member) for member in drift.extra}
     extra_ids = [u for u in parsed.values() if u is not None]
