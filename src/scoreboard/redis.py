@@ -1,4 +1,4 @@
-"""The two Redis clients: the pipelined one for requests, redis-py for pub/sub, background passes and admin work."""
+"""The two Redis clients: pipelined (requests, the live subscription), redis-py (background and admin work)."""
 
 from __future__ import annotations
 

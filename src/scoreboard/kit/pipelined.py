@@ -7,7 +7,7 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import hiredis
 from redis.asyncio import Redis
@@ -20,9 +20,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 # writes and reads the socket itself, per call. Here a call is a future in a FIFO; the commands issued in one loop
 # iteration leave in one write and the replies come back in order (docs/performance.md has the costs).
 # Errors are redis-py's exception classes, so callers' `except RedisError` handling is the same for both.
-# redis-py stays for what is not on the request path: pub/sub, background passes and admin commands.
+# redis-py stays for what is not on the request path but the live subscription (kit/subscription.py): background
+# passes and admin commands.
 
 Arg = str | int | float | bytes
+Opened = TypeVar("Opened", bound="RespConnection")
 CONNECT_TIMEOUT_SECONDS = 2.0  # also the redis-py pool's (scoreboard.redis)
 REPLY_TIMEOUT_SECONDS = 5.0
 
@@ -45,7 +47,7 @@ def _error(reply: hiredis.ReplyError) -> ResponseError:
     return NoScriptError(message) if message.startswith("NOSCRIPT") else ResponseError(message)
 
 
-class _Connection(asyncio.Protocol):
+class RespConnection(asyncio.Protocol):
     """One socket: sends commands in batches, resolves their futures in order, fails them all when lost."""
 
     def __init__(self, timeout: float) -> None:
@@ -101,17 +103,21 @@ class _Connection(asyncio.Protocol):
                     reply = ResponseError(f"Redis replied with bytes that are not UTF-8 ({exc})")
                 if reply is False:
                     return
-                future, _ = pending.popleft()
-                if future.done():  # its caller gave up (cancelled); the reply still had to be read
-                    continue
-                if isinstance(reply, hiredis.ReplyError):
-                    future.set_exception(_error(reply))
-                elif isinstance(reply, ResponseError):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+                self._answer(pending, reply)
         except Exception as exc:  # a reply we cannot read (or one nobody asked for): the stream is out of step
             self.abort(RedisConnectionError(f"Redis protocol error: {exc!r}"))
+
+    def _answer(self, pending: deque[tuple[asyncio.Future[Any], float]], reply: Any) -> None:
+        """Resolve the oldest call with `reply`."""
+        future, _ = pending.popleft()
+        if future.done():  # its caller gave up (cancelled); the reply still had to be read
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            future.set_exception(_error(reply))
+        elif isinstance(reply, ResponseError):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
@@ -159,8 +165,8 @@ class Pipelined:
         self._params = params
         self._connect_timeout = connect_timeout
         self._timeout = timeout
-        self._connection: _Connection | None = None
-        self._opening: asyncio.Future[_Connection] | None = None
+        self._connection: RespConnection | None = None
+        self._opening: asyncio.Future[RespConnection] | None = None
         self._closed = False
 
     @classmethod
@@ -183,6 +189,12 @@ class Pipelined:
         if issubclass(client.connection_pool.connection_class, SSLConnection):
             params["ssl"] = _tls_context({k: v for k, v in given.items() if k in ("ssl_cert_reqs", "ssl_ca_certs")})
         return cls(params, connect_timeout=CONNECT_TIMEOUT_SECONDS, timeout=REPLY_TIMEOUT_SECONDS)
+
+    async def dedicated(self, protocol: type[Opened]) -> Opened:
+        """A connection of its own to the same server, speaking `protocol` (a subscription's, say)."""
+        connection = await self._open(protocol)
+        assert isinstance(connection, protocol)
+        return connection
 
     def register_script(self, script: str) -> Script:
         """A script bound to this client."""
@@ -234,7 +246,7 @@ class Pipelined:
         reply: str = await self.execute("PING")
         return reply == "PONG"
 
-    async def _connected(self) -> _Connection:
+    async def _connected(self) -> RespConnection:
         if self._closed:
             raise RedisConnectionError("the Redis client was closed")
         opening = self._opening
@@ -251,7 +263,7 @@ class Pipelined:
                 raise RedisConnectionError("the Redis client was closed") from None  # aclose() stopped the attempt
             raise
 
-    def _opened(self, opening: asyncio.Future[_Connection]) -> None:
+    def _opened(self, opening: asyncio.Future[RespConnection]) -> None:
         self._opening = None
         if opening.cancelled() or opening.exception() is not None:
             return
@@ -261,18 +273,18 @@ class Pipelined:
         else:
             self._connection = connection
 
-    async def _open(self) -> _Connection:
+    async def _open(self, protocol: type[RespConnection] = RespConnection) -> RespConnection:
         loop, params = asyncio.get_running_loop(), self._params
         transport: asyncio.Transport | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if "path" in params:
                     transport, connection = await loop.create_unix_connection(
-                        lambda: _Connection(self._timeout), params["path"]
+                        lambda: protocol(self._timeout), params["path"]
                     )
                 else:
                     transport, connection = await loop.create_connection(
-                        lambda: _Connection(self._timeout),
+                        lambda: protocol(self._timeout),
                         params.get("host", "localhost"),
                         params.get("port", 6379),
                         ssl=params.get("ssl"),

@@ -25,6 +25,8 @@ from scoreboard.config import Settings
 from scoreboard.db import Pool
 from scoreboard.kit import metrics
 from scoreboard.kit.periodic import Periodic
+from scoreboard.kit.pipelined import Pipelined
+from scoreboard.kit.subscription import Subscription
 from scoreboard.leaderboard import keys, repository, service
 from scoreboard.leaderboard.board import Board, iso_seconds
 from scoreboard.leaderboard.messages import rank_after, rows
@@ -278,25 +280,18 @@ class Hub:
     async def _listen(self) -> None:
         delay = 0.2
         while not self._stopping:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            subscription: Subscription | None = None
             try:
-                await pubsub.subscribe(keys.UPDATES, keys.REBUILT, keys.RESULTS)
+                subscription = await Subscription.open(
+                    Pipelined.like(self.redis), (keys.UPDATES, keys.REBUILT, keys.RESULTS)
+                )
                 # Whatever was published while we were not subscribed is lost to us: start clients afresh.
                 self._resync("subscribed")
                 self.subscribed.set()
                 delay = 0.2
                 while not self._stopping:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message["channel"] == keys.REBUILT:
-                        self._resync("the board was rebuilt")
-                    elif message is not None:
-                        try:
-                            if message["channel"] == keys.RESULTS:
-                                await self.result_local(message["data"])
-                            else:
-                                await self.publish_local(message["data"])
-                        except Exception:  # one bad event must not end live updates for the process
-                            log.exception("live updates: failed to fan out an event")
+                    for channel, data in await subscription.get():
+                        await self._take(channel, data)
             except (RedisError, OSError) as exc:
                 if self.subscribed.is_set():
                     log.warning("live updates: lost the Redis subscription (%s); reconnecting", exc)
@@ -304,8 +299,18 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if subscription is not None:
+                    subscription.close()
+
+    async def _take(self, channel: str, data: str) -> None:
+        """Act on one message of the subscription."""
+        try:
+            if channel == keys.REBUILT:
+                self._resync("the board was rebuilt")
+            else:
+                await (self.result_local if channel == keys.RESULTS else self.publish_local)(data)
+        except Exception:  # one bad event must not end live updates for the process
+            log.exception("live updates: failed to fan out an event")
 
     def _resync(self, why: str) -> None:
         self.tops.clear()

@@ -1,0 +1,107 @@
+"""A Redis pub/sub subscription on a connection of its own, whose messages are taken in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from scoreboard.kit.pipelined import Pipelined, RespConnection, pack
+
+# Why not redis-py's PubSub: every process receives every award, and its `get_message` costs a retry helper, a
+# health check, a timeout and a metrics hook per message, about twice what reading the message costs here
+# (docs/performance.md). Here a read hands over every message that arrived with it.
+Message = tuple[str, str]  # (channel, data)
+
+
+class _Subscribed(RespConnection):
+    """A connection in subscribe mode: messages queue for the reader; other replies answer their commands."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout)
+        self.messages: deque[Message] = deque()
+        self.arrived: asyncio.Future[None] | None = None
+        self._heard = True
+        self._pinger: asyncio.TimerHandle | None = None
+
+    def ping_when_idle(self, seconds: float) -> None:
+        """Ping Redis when nothing came for `seconds`: a peer that stopped answering is dropped by the reply timeout."""
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            if self.lost is not None:
+                return
+            if not self._heard:
+                self.send(pack(["PING"])).add_done_callback(_read_outcome)
+            self._heard = False
+            self._pinger = loop.call_later(seconds, check)
+
+        self._pinger = loop.call_later(seconds, check)
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        super().data_received(data)
+
+    def _answer(self, pending: deque[tuple[asyncio.Future[Any], float]], reply: Any) -> None:
+        if type(reply) is list and len(reply) == 3 and reply[0] == "message":
+            self.messages.append((reply[1], reply[2]))
+            if self.arrived is not None and not self.arrived.done():
+                self.arrived.set_result(None)
+        else:  # AUTH, SELECT, each channel's subscribe confirmation, a PING's pong
+            super()._answer(pending, reply)
+
+    def _fail(self, error: RedisError) -> None:
+        super()._fail(error)
+        if self._pinger is not None:
+            self._pinger.cancel()
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_exception(type(error)(*error.args))
+
+
+def _read_outcome(future: asyncio.Future[Any]) -> None:
+    # A pong, or the error that dropped the connection (which the reader meets on its own).
+    if not future.cancelled():
+        future.exception()
+
+
+class Subscription:
+    """Messages of the channels subscribed to, in the order Redis sent them; a lost connection raises."""
+
+    def __init__(self, connection: _Subscribed) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, client: Pipelined, channels: tuple[str, ...], idle_seconds: float = 30.0) -> Subscription:
+        """Subscribe to `channels` on a new connection of `client`'s server; Redis is pinged after `idle_seconds`."""
+        connection = await client.dedicated(_Subscribed)
+        try:
+            for confirmed in await asyncio.gather(*(connection.send(pack(["SUBSCRIBE", c])) for c in channels)):
+                if not (isinstance(confirmed, list) and confirmed[:1] == ["subscribe"]):
+                    raise RedisConnectionError(f"Redis did not confirm a subscription: {confirmed!r}")
+        except BaseException:
+            connection.abort(RedisConnectionError("subscription abandoned"))
+            raise
+        connection.ping_when_idle(idle_seconds)
+        return cls(connection)
+
+    async def get(self) -> list[Message]:
+        """Every message received since the last call, waiting for one if there is none."""
+        connection = self._connection
+        while not connection.messages:
+            if connection.lost is not None:
+                raise type(connection.lost)(*connection.lost.args)
+            connection.arrived = asyncio.get_running_loop().create_future()
+            try:
+                await connection.arrived
+            finally:
+                connection.arrived = None
+        messages = list(connection.messages)
+        connection.messages.clear()
+        return messages
+
+    def close(self) -> None:
+        """Drop the connection (Redis forgets the subscription with it)."""
+        self._connection.abort(RedisConnectionError("the subscription was closed"))
