@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import httpx
 
+from scoreboard.boards import repository as boards_repository
 from scoreboard.scores import repository
 from tests.fixtures.accounts import player
 from tests.fixtures.factories import create_user
@@ -24,6 +27,7 @@ async def test_a_board_added_behind_the_process_back_counts_its_next_award(
     for _ in range(2):  # the global board alone: the process learns it may try the lighter statement first
         alone = await client.post("/api/scores", headers=me.headers, json={"actionId": "complete-quest"})
         assert alone.status_code == 201, alone.text
+    assert repository._hint.global_only
     await db.execute("INSERT INTO boards (id, name, period) VALUES ('side', 'Side', 'daily')")
     first = await client.post("/api/scores", headers=me.headers, json={"actionId": "complete-quest"})
     assert first.status_code == 201, first.text
@@ -79,3 +83,77 @@ async def test_a_replay_through_the_global_only_statement_answers_the_original_a
     assert replayed["replayed"] is True
     assert replayed["id"] == original["id"]
     assert await db.fetchval("SELECT count(*) FROM score_history WHERE user_id = $1", user) == 1
+
+
+async def test_a_backfill_waits_for_an_award_in_flight_that_did_not_see_the_new_board(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """The award began before the board existed (no board_scores row of its own); the backfill must count it."""
+    user = await create_user(db)
+    blocker = await asyncpg.connect(database_url)
+    pool = await asyncpg.create_pool(database_url, min_size=0)
+    try:
+        repository._hint.global_only = True  # the lighter statement, as after awards with no other board
+        held = blocker.transaction()
+        await held.start()
+        await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user)  # the award waits on the row
+        async with pool.acquire() as conn, pool.acquire() as other:
+            awarding = asyncio.create_task(
+                repository.award(
+                    conn,
+                    user_id=user,
+                    action_id="complete-quest",
+                    reason=None,
+                    ip=None,
+                    user_agent=None,
+                    idempotency_key=None,
+                    trusted=True,
+                )
+            )
+            await asyncio.sleep(0.3)  # its snapshot is taken: the board below is not in it
+            await db.execute("INSERT INTO boards (id, name, period) VALUES ('side', 'Side', 'daily')")
+            backfilling = asyncio.create_task(boards_repository.backfill(other, "side"))
+            await asyncio.sleep(0.3)
+            await held.rollback()
+            awarded = await asyncio.wait_for(awarding, 10)
+            await asyncio.wait_for(backfilling, 10)
+        assert awarded is not None
+        assert awarded["replayed"] is False
+        assert await score_on(db, "side") == 10
+    finally:
+        await blocker.close()
+        await pool.close()
+
+
+async def test_backfills_between_awards_of_both_statements_never_deadlock(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """The backfill takes its locks in the order awards take theirs (PostgreSQL would abort one of a cycle)."""
+    users = [await create_user(db) for _ in range(8)]
+    await db.execute("INSERT INTO boards (id, name, period) VALUES ('side', 'Side', 'daily')")
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=12)
+    stop = asyncio.get_running_loop().time() + 3
+    failures: list[BaseException] = []
+
+    async def awarding(user: object, statement: str) -> None:
+        while asyncio.get_running_loop().time() < stop:
+            try:
+                async with pool.acquire() as conn:
+                    await conn.fetchrow(statement, user, "complete-quest", None, None, None, None, True)
+            except asyncpg.PostgresError as exc:
+                failures.append(exc)
+
+    async def backfilling() -> None:
+        while asyncio.get_running_loop().time() < stop:
+            try:
+                async with pool.acquire() as conn:
+                    await boards_repository.backfill(conn, "side")
+            except asyncpg.PostgresError as exc:
+                failures.append(exc)
+
+    try:
+        statements = (repository.AWARD, repository.AWARD_GLOBAL_ONLY)
+        await asyncio.gather(backfilling(), *(awarding(u, statements[n % 2]) for n, u in enumerate(users)))
+    finally:
+        await pool.close()
+    assert failures == []

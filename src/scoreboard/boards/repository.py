@@ -226,7 +226,10 @@ async def stream_members(
 async def backfill(conn: Connection, board_id: str) -> int:
     """Recount every period of a board from score_history (awards wait meanwhile); return the standings written."""
     async with conn.transaction():
-        # Awards that commit before the lock are in the history read below; later ones wait and count on top.
+        # Awards that commit before the locks are in the history read below; later ones wait and count on top. Every
+        # award writes score_history, not every one board_scores (scores/repository.py's global-only statement), so
+        # the history is what waits for awards in flight; it is locked first, as awards lock it, so none deadlocks.
+        await conn.execute("LOCK TABLE score_history IN SHARE MODE")
         await conn.execute("LOCK TABLE board_scores IN EXCLUSIVE MODE")
         await conn.execute("DELETE FROM board_scores WHERE board_id = $1", board_id)
         status = await conn.execute(
