@@ -86,3 +86,23 @@ async def test_a_redis_that_stops_answering_is_an_error_within_the_idle_and_repl
         server.close()
         with contextlib.suppress(Exception):
             await server.wait_closed()
+
+
+async def test_past_the_queue_limit_the_socket_waits_for_the_reader_and_nothing_is_lost(
+    redis_url: str, redis: Redis
+) -> None:
+    subscription = await Subscription.open(Pipelined.from_url(redis_url), CHANNELS, max_queued=10)
+    try:
+        sent = [(CHANNELS[0], f"{i:04d}" + "x" * 2000) for i in range(500)]  # ~1 MB: more than one socket read
+        async with redis.pipeline(transaction=False) as pipe:
+            for channel, data in sent:
+                pipe.publish(channel, data)
+            await pipe.execute()
+        await asyncio.sleep(0.3)
+        batches: list[list[Message]] = []
+        while sum(map(len, batches)) < len(sent):
+            batches.append(await asyncio.wait_for(subscription.get(), 5))
+        assert [m for batch in batches for m in batch] == sent
+        assert len(batches[0]) < len(sent)  # reading paused while the first messages waited for the reader
+    finally:
+        subscription.close()

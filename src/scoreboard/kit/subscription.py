@@ -15,6 +15,9 @@ from scoreboard.kit.pipelined import Pipelined, RespConnection, pack
 # health check, a timeout and a metrics hook per message, about twice what reading the message costs here
 # (docs/performance.md). Here a read hands over every message that arrived with it.
 Message = tuple[str, str]  # (channel, data)
+# Past this many unread messages the socket is no longer read: Redis then holds them, up to its pub/sub output
+# buffer limit, past which it drops the connection and the subscriber starts afresh, rather than this process growing.
+MAX_QUEUED = 10_000
 
 
 class _Subscribed(RespConnection):
@@ -24,8 +27,16 @@ class _Subscribed(RespConnection):
         super().__init__(timeout)
         self.messages: deque[Message] = deque()
         self.arrived: asyncio.Future[None] | None = None
+        self.max_queued = MAX_QUEUED
+        self._paused = False
         self._heard = True
         self._pinger: asyncio.TimerHandle | None = None
+
+    def taken(self) -> None:
+        """The reader took the queued messages: read the socket again if it was paused."""
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
 
     def ping_when_idle(self, seconds: float) -> None:
         """Ping Redis when nothing came for `seconds`: a peer that stopped answering is dropped by the reply timeout."""
@@ -50,6 +61,9 @@ class _Subscribed(RespConnection):
             self.messages.append((reply[1], reply[2]))
             if self.arrived is not None and not self.arrived.done():
                 self.arrived.set_result(None)
+            if len(self.messages) >= self.max_queued and not self._paused and self._transport is not None:
+                self._paused = True
+                self._transport.pause_reading()
         else:  # AUTH, SELECT, each channel's subscribe confirmation, a PING's pong
             super()._answer(pending, reply)
 
@@ -74,9 +88,12 @@ class Subscription:
         self._connection = connection
 
     @classmethod
-    async def open(cls, client: Pipelined, channels: tuple[str, ...], idle_seconds: float = 30.0) -> Subscription:
+    async def open(
+        cls, client: Pipelined, channels: tuple[str, ...], idle_seconds: float = 30.0, max_queued: int = MAX_QUEUED
+    ) -> Subscription:
         """Subscribe to `channels` on a new connection of `client`'s server; Redis is pinged after `idle_seconds`."""
         connection = await client.dedicated(_Subscribed)
+        connection.max_queued = max_queued
         try:
             for confirmed in await asyncio.gather(*(connection.send(pack(["SUBSCRIBE", c])) for c in channels)):
                 if not (isinstance(confirmed, list) and confirmed[:1] == ["subscribe"]):
@@ -100,6 +117,7 @@ class Subscription:
                 connection.arrived = None
         messages = list(connection.messages)
         connection.messages.clear()
+        connection.taken()
         return messages
 
     def close(self) -> None:
