@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
 from scoreboard.cli.restore import AfterRestoreError, after_restore
-from scoreboard.leaderboard import keys, mirror, reconciler
-from tests.fixtures.factories import award, create_user
+from scoreboard.leaderboard import keys
+from tests.fixtures.rebuilds import after_the_other_rebuild, assert_mirrors, mirrored_board
 
 
 async def test_a_rebuild_already_running_is_waited_for_then_checked(
     database_url: str, redis: Redis, db: asyncpg.Connection
 ) -> None:
-    user = await create_user(db)
-    await award(db, user, "purchase-item")
-    pool = await asyncpg.create_pool(database_url, min_size=0)
-    try:
-        assert await reconciler.rebuild(pool, redis) is not None
+    async with mirrored_board(database_url, redis, db) as (pool, user):
         # A serving process noticed the restore and took the rebuild lock first.
-        await redis.set(keys.REBUILD_LOCK, "a-service", ex=60)
-        restoring = asyncio.create_task(after_restore(pool, redis))
-        await asyncio.sleep(0.5)
-        assert not restoring.done()  # it waits for the other rebuild instead of giving up
-        # That rebuild ends without mirroring the new generation (it began before it): the command rebuilds itself.
-        await redis.delete(keys.REBUILD_LOCK)
-        lines = await asyncio.wait_for(restoring, 30)
+        lines = await after_the_other_rebuild(redis, after_restore(pool, redis))
         assert "Redis rebuilt from PostgreSQL: 1 players" in lines[1]
-        async with pool.acquire() as conn:
-            assert await mirror.mismatch(conn, redis) is None
-        assert await redis.zscore(keys.BOARD, str(user)) == 100
-    finally:
-        await pool.close()
+        await assert_mirrors(pool, redis, user, 100)
 
 
 async def test_a_rebuild_that_never_ends_is_a_clear_error(database_url: str, redis: Redis) -> None:
