@@ -187,7 +187,7 @@ class Pipelined:
             k: given[k] for k in ("host", "port", "db", "password", "username", "path") if k in given
         }
         if issubclass(client.connection_pool.connection_class, SSLConnection):
-            params["ssl"] = _tls_context({k: v for k, v in given.items() if k in ("ssl_cert_reqs", "ssl_ca_certs")})
+            params["ssl"] = _tls_context({k: v for k, v in given.items() if k in TLS_SETTINGS})
         return cls(params, connect_timeout=CONNECT_TIMEOUT_SECONDS, timeout=REPLY_TIMEOUT_SECONDS)
 
     async def dedicated(self, protocol: type[Opened]) -> Opened:
@@ -317,10 +317,42 @@ class Pipelined:
             self._connection = None
 
 
+# The TLS settings redis-py reads from a `rediss://` URL's query (or takes as its client's arguments).
+TLS_SETTINGS = (
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_ca_data",
+    "ssl_check_hostname",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_min_version",
+    "ssl_ciphers",
+)
+
+
 def _tls_context(params: dict[str, Any]) -> ssl.SSLContext:
-    """The TLS settings of a `rediss://` URL (its `ssl_cert_reqs` and `ssl_ca_certs` query parameters)."""
-    context = ssl.create_default_context(cafile=params.pop("ssl_ca_certs", None))
-    if str(params.pop("ssl_cert_reqs", "required")).lower() in ("none", "cert_none"):
-        context.check_hostname = False
+    """The TLS settings of a `rediss://` URL, as redis-py applies them: CA, verification, client certificate."""
+    settings = {k: params.pop(k) for k in TLS_SETTINGS if k in params}
+    context = ssl.create_default_context(
+        cafile=settings.get("ssl_ca_certs"), capath=settings.get("ssl_ca_path"), cadata=settings.get("ssl_ca_data")
+    )
+    verify = settings.get("ssl_cert_reqs", "required")
+    verify = (verify.name if isinstance(verify, ssl.VerifyMode) else str(verify)).lower()  # a client's may be an enum
+    context.check_hostname = _true(settings.get("ssl_check_hostname", True)) and verify in ("required", "cert_required")
+    if verify in ("none", "cert_none"):
         context.verify_mode = ssl.CERT_NONE
+    elif verify in ("optional", "cert_optional"):
+        context.verify_mode = ssl.CERT_OPTIONAL
+    if settings.get("ssl_certfile"):
+        context.load_cert_chain(settings["ssl_certfile"], settings.get("ssl_keyfile"), settings.get("ssl_password"))
+    if settings.get("ssl_min_version") is not None:
+        context.minimum_version = settings["ssl_min_version"]
+    if settings.get("ssl_ciphers"):
+        context.set_ciphers(settings["ssl_ciphers"])
     return context
+
+
+def _true(value: object) -> bool:
+    return value not in (False, None) and str(value).lower() not in ("false", "0", "no", "off", "n", "f")
