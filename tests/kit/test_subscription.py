@@ -106,3 +106,11 @@ async def test_past_the_queue_limit_the_socket_waits_for_the_reader_and_nothing_
         assert len(batches[0]) < len(sent)  # reading paused while the first messages waited for the reader
     finally:
         subscription.close()
+
+
+async def test_a_message_that_is_not_utf8_is_dropped_alone(subscription: Subscription, redis: Redis) -> None:
+    await redis.publish(CHANNELS[0], b"\xff\xfe not text")
+    await redis.publish(CHANNELS[0], "after it")
+    assert await asyncio.wait_for(subscription.get(), 5) == [(CHANNELS[0], "after it")]
+    await redis.publish(CHANNELS[1], "still subscribed")
+    assert await asyncio.wait_for(subscription.get(), 5) == [(CHANNELS[1], "still subscribed")]

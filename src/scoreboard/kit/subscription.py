@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any
 
+import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from scoreboard.kit.pipelined import Pipelined, RespConnection, pack
+
+log = logging.getLogger(__name__)
 
 # Why not redis-py's PubSub: every process receives every award, and its `get_message` costs a retry helper, a
 # health check, a timeout and a metrics hook per message, about twice what reading the message costs here
@@ -25,6 +29,9 @@ class _Subscribed(RespConnection):
 
     def __init__(self, timeout: float) -> None:
         super().__init__(timeout)
+        # Bytes, decoded per message: anyone may publish to a channel, and one message that is not UTF-8 is dropped
+        # alone rather than taking the subscription down with it.
+        self._reader = hiredis.Reader()
         self.messages: deque[Message] = deque()
         self.arrived: asyncio.Future[None] | None = None
         self.max_queued = MAX_QUEUED
@@ -57,8 +64,12 @@ class _Subscribed(RespConnection):
         super().data_received(data)
 
     def _answer(self, pending: deque[tuple[asyncio.Future[Any], float]], reply: Any) -> None:
-        if type(reply) is list and len(reply) == 3 and reply[0] == "message":
-            self.messages.append((reply[1], reply[2]))
+        if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+            try:
+                self.messages.append((reply[1].decode(), reply[2].decode()))
+            except UnicodeDecodeError:
+                log.warning("ignored a message on %r that is not UTF-8", reply[1])
+                return
             if self.arrived is not None and not self.arrived.done():
                 self.arrived.set_result(None)
             if len(self.messages) >= self.max_queued and not self._paused and self._transport is not None:
@@ -96,7 +107,7 @@ class Subscription:
         connection.max_queued = max_queued
         try:
             for confirmed in await asyncio.gather(*(connection.send(pack(["SUBSCRIBE", c])) for c in channels)):
-                if not (isinstance(confirmed, list) and confirmed[:1] == ["subscribe"]):
+                if not (isinstance(confirmed, list) and confirmed[:1] == [b"subscribe"]):
                     raise RedisConnectionError(f"Redis did not confirm a subscription: {confirmed!r}")
         except BaseException:
             connection.abort(RedisConnectionError("subscription abandoned"))
