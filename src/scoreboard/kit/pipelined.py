@@ -340,7 +340,8 @@ def _tls_context(params: dict[str, Any]) -> ssl.SSLContext:
     )
     verify = settings.get("ssl_cert_reqs", "required")
     verify = (verify.name if isinstance(verify, ssl.VerifyMode) else str(verify)).lower()  # a client's may be an enum
-    context.check_hostname = _true(settings.get("ssl_check_hostname", True)) and verify in ("required", "cert_required")
+    # redis-py's URL parser has made `ssl_check_hostname` a bool (or None when empty), as a client's argument is.
+    context.check_hostname = bool(settings.get("ssl_check_hostname", True)) and verify in ("required", "cert_required")
     if verify in ("none", "cert_none"):
         context.verify_mode = ssl.CERT_NONE
     elif verify in ("optional", "cert_optional"):
@@ -352,7 +353,3 @@ def _tls_context(params: dict[str, Any]) -> ssl.SSLContext:
     if settings.get("ssl_ciphers"):
         context.set_ciphers(settings["ssl_ciphers"])
     return context
-
-
-def _true(value: object) -> bool:
-    return value not in (False, None) and str(value).lower() not in ("false", "0", "no", "off", "n", "f")

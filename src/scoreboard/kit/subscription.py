@@ -15,9 +15,9 @@ from scoreboard.kit.pipelined import Pipelined, RespConnection, pack
 
 log = logging.getLogger(__name__)
 
-# Why not redis-py's PubSub: every process receives every award, and its `get_message` costs a retry helper, a
-# health check, a timeout and a metrics hook per message, about twice what reading the message costs here
-# (docs/performance.md). Here a read hands over every message that arrived with it.
+# Why not redis-py's PubSub: every process receives every award, and its `get_message` runs a retry helper, a
+# health check, a timeout and a metrics hook per message (docs/performance.md has what that costs). Here a read
+# hands over every message that arrived with it.
 Message = tuple[str, str]  # (channel, data)
 # Past this many unread messages the socket is no longer read: Redis then holds them, up to its pub/sub output
 # buffer limit, past which it drops the connection and the subscriber starts afresh, rather than this process growing.
