@@ -14,6 +14,8 @@ import psutil
 import pytest
 
 from scoreboard import __version__, migrate
+from scoreboard.cli import main
+from scoreboard.config import Settings
 from scoreboard.embedded.process import free_port
 from tests.fixtures.cli import SCOREBOARD, cli_env, wait_ready
 from tests.fixtures.processes import alive, servers_on, sql
@@ -166,3 +168,18 @@ def test_serve_with_two_workers_comes_up_and_stops_cleanly(serve: ServeFactory, 
     proc, _ = serve("--workers", "2")
     assert len(psutil.Process(proc.pid).children()) >= 2
     stop_and_check(proc, signal.SIGTERM, data_dir)
+
+
+@pytest.mark.parametrize(
+    ("level", "asked", "made"),
+    [
+        ("DEBUG", True, True),
+        ("INFO", True, True),
+        ("WARNING", True, False),
+        ("ERROR", True, False),
+        ("INFO", False, False),
+    ],
+)
+def test_serve_makes_access_lines_only_when_they_are_printed(level: str, asked: bool, made: bool) -> None:
+    """uvicorn formats an access line before the level drops it: `serve` asks for none the level would drop."""
+    assert main._access_log(Settings(log_level=level, access_log=asked)) is made

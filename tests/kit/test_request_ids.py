@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 
 import httpx
 import pytest
 
+from scoreboard.kit import requestids
 from tests.fixtures.apps import Running
 from tests.fixtures.logs import service_logs
 from tests.fixtures.problems import assert_problem
@@ -118,3 +120,26 @@ async def test_every_json_line_of_a_request_carries_its_id(app: Running, monkeyp
     assert request_id("uvicorn.access", '"GET /probe/log HTTP/1.1" 200') == "json-1"
     assert request_id("uvicorn.access", '"GET /healthz HTTP/1.1" 200') == made
     assert request_id("probe", "outside any request") is None
+
+
+def test_made_ids_are_distinct_across_blocks_of_random_bytes() -> None:
+    """Ids cut from one block of random bytes and from the next are all different, 32 hex digits each."""
+    made = [requestids.new_id() for _ in range(1000)]  # a block holds 256
+    assert len(set(made)) == len(made)
+    assert all(MADE.fullmatch(one) for one in made)
+
+
+def test_a_forked_child_makes_ids_its_parent_does_not() -> None:
+    """A child does not hand out what was left of its parent's block of random bytes."""
+    requestids.new_id()  # the block is read: what is left of it would be the next ids of both
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(writing, requestids.new_id().encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    childs = os.read(reading, 64).decode()
+    os.close(reading)
+    assert MADE.fullmatch(childs)
+    assert childs != requestids.new_id()

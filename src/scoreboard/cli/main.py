@@ -82,7 +82,7 @@ def serve(
                 host=settings.host,
                 port=settings.port,
                 log_config=None,
-                access_log=settings.access_log,
+                access_log=_access_log(settings),
                 timeout_graceful_shutdown=math.ceil(settings.stream_drain_seconds + GRACE_SECONDS),
             )
             return
@@ -99,9 +99,15 @@ def serve(
             port=settings.port,
             workers=settings.workers,
             log_config=None,
-            access_log=settings.access_log,
+            access_log=_access_log(settings),
             timeout_graceful_shutdown=math.ceil(settings.stream_drain_seconds + GRACE_SECONDS),
         )
+
+
+def _access_log(settings: Settings) -> bool:
+    """Whether uvicorn should make access lines: asked for, and at a level that prints them (they are INFO)."""
+    # uvicorn formats each line's arguments before the logger's level drops it: skip the work nobody reads.
+    return settings.access_log and settings.log_level in ("DEBUG", "INFO")
 
 
 @contextlib.contextmanager

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import hashlib
 import hmac
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,6 +25,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 if TYPE_CHECKING:
     from scoreboard.db import Pool
@@ -87,6 +89,15 @@ _MULTIPROCESS = MULTIPROCESS_DIR in os.environ
 def multiprocess_mode() -> bool:
     """Whether values go to files shared by the workers."""
     return _MULTIPROCESS
+
+
+Metric = TypeVar("Metric", bound=MetricWrapperBase)
+
+
+@functools.lru_cache(maxsize=4096)
+def series(metric: Metric, *values: str) -> Metric:
+    """The series of `metric` with these label values (`labels()` validates and locks on every call)."""
+    return metric.labels(*values)
 
 
 def observe_request(route: object, method: str, status: int, seconds: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import types
 import typing
 import uuid
@@ -167,7 +168,8 @@ async def _body(solvable: Solvable, request: Request) -> dict[str, Any]:
     if not _json(request.headers.get("content-type")) or not raw:
         raise Refused
     try:
-        return {name: adapter.validate_python(await request.json())}
+        # The standard library's parser, as `kit.routing.JsonRequest` (FastAPI's handler) reads a body.
+        return {name: adapter.validate_python(json.loads(raw))}
     except (ValueError, RecursionError) as exc:  # not JSON (JSONDecodeError, UnicodeDecodeError), or not the model
         raise Refused from exc
 

@@ -339,7 +339,8 @@ class Hub:
         self._version += 1
         await self._widen(event)
         self.delivery.broadcast(event, self._global, everyone=True)
-        metrics.LIVE_EVENTS_SENT.inc(len(self._global))
+        if self._global:  # every process receives every award: one with no streams writes no metric
+            metrics.LIVE_EVENTS_SENT.inc(len(self._global))
         self._ranks_after(event, self._by_user)
         if self.boards.audiences:
             await self._boards_after(event)

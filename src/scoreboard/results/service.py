@@ -166,7 +166,7 @@ async def _submit(
             assert found is not None
             return Outcome(await _replay(state, conn, spec, body, found), True, verdict)
         after = await repository.restand(conn, spec.id, period, body.user_id)
-    metrics.RESULTS.labels(spec.id).inc()
+    metrics.series(metrics.RESULTS, spec.id).inc()
     improved = before is None or row["rank_value"] > before["rank_value"]
     change = Change(spec, period, body.user_id, player["username"], after)
     rank = await apply(state, change, "newer" if spec.keep == "latest" else "raise", row["id"], improved)

@@ -179,10 +179,10 @@ async def _award(
             metrics.REPLAYS.inc()
             return Outcome(await _replay(deps, conn, user_id, idempotency_key, row), True, verdict)
     periods = _periods(row["boards"], deps.settings.board_period_grace_seconds)
-    metrics.AWARDS.labels(row["action_id"]).inc()  # committed: the award is one autocommitted statement
-    metrics.BOARD_AWARDS.labels("global").inc()
+    metrics.series(metrics.AWARDS, row["action_id"]).inc()  # committed: the award is one autocommitted statement
+    metrics.series(metrics.BOARD_AWARDS, "global").inc()
     for counted in periods:
-        metrics.BOARD_AWARDS.labels(counted.board_id).inc()
+        metrics.series(metrics.BOARD_AWARDS, counted.board_id).inc()
     awarded = await _publish(deps, user_id, row, periods)
     if idempotency_key is not None:
         await _remember(deps, user_id, idempotency_key, awarded)
