@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # `benchkit` lives nex
 
 from benchkit import log
 from benchkit.report import emit, fmt, header, heading, machine_info
+from benchkit.setup import create_admin
 
 from scoreboard import migrate
 from scoreboard.config import Settings
@@ -53,7 +53,6 @@ from scoreboard.config import Settings
 Call = Callable[..., Awaitable[tuple[int, bytes]]]
 Headers = Sequence[tuple[bytes, bytes]]
 ACTION = "complete-quest"  # no limits: every request awards
-CREDENTIALS = ("--username", "bench", "--email", "bench@example.com")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -219,26 +218,14 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join([*lines, ""])
 
 
-def _create_admin(settings: Settings, password: str) -> None:
-    env = {**os.environ, "SCOREBOARD_DATABASE_URL": str(settings.database_url), "SCOREBOARD_BCRYPT_ROUNDS": "4"}
-    subprocess.run(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "scoreboard", "users", "create-admin", *CREDENTIALS, "--password-stdin"],
-        input=password + "\n",
-        env=env,
-        text=True,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 def measure(args: argparse.Namespace, settings: Settings) -> None:
     import redis
 
     migrate.upgrade(str(settings.database_url))
     redis.Redis.from_url(str(settings.redis_url)).flushdb()
     password = secrets.token_urlsafe(16)
-    _create_admin(settings, password)
+    env = {**os.environ, "SCOREBOARD_DATABASE_URL": str(settings.database_url), "SCOREBOARD_BCRYPT_ROUNDS": "4"}
+    create_admin([sys.executable, "-m", "scoreboard"], env, "bench", password)
     emit(uvloop.run(run(args, settings, password)), args.json, markdown)
 
 

@@ -8,15 +8,11 @@ import subprocess
 from benchkit.service import Service, http_json
 
 
-def create_api_key(service: Service, run_id: str, scopes: list[str]) -> tuple[str, str, str]:
-    """`users create-admin` on the CLI, log in, `POST /api/admin/api-keys`: (admin username, key, key prefix)."""
-    assert service.database_url is not None
-    username, password = f"bench_admin_{run_id}", secrets.token_urlsafe(24)
-    env = {**service.env, "SCOREBOARD_DATABASE_URL": service.database_url}
+def create_admin(scoreboard: list[str], env: dict[str, str], username: str, password: str) -> None:
+    """`users create-admin` through the real CLI (`scoreboard` runs the command line), the password on stdin."""
+    email = f"{username}@example.com"
     result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-        service.command(
-            "users", "create-admin", "--username", username, "--email", f"{username}@example.com", "--password-stdin"
-        ),
+        [*scoreboard, "users", "create-admin", "--username", username, "--email", email, "--password-stdin"],
         input=password + "\n",
         env=env,
         capture_output=True,
@@ -26,6 +22,15 @@ def create_api_key(service: Service, run_id: str, scopes: list[str]) -> tuple[st
     )
     if result.returncode != 0:
         raise RuntimeError(f"create-admin failed: {result.stdout}{result.stderr}")
+
+
+def create_api_key(service: Service, run_id: str, scopes: list[str]) -> tuple[str, str, str]:
+    """`users create-admin` on the CLI, log in, `POST /api/admin/api-keys`: (admin username, key, key prefix)."""
+    assert service.database_url is not None
+    username, password = f"bench_admin_{run_id}", secrets.token_urlsafe(24)
+    create_admin(
+        service.command(), {**service.env, "SCOREBOARD_DATABASE_URL": service.database_url}, username, password
+    )
     tokens = http_json("POST", f"{service.base}/api/auth/login", {"login": username, "password": password})
     bearer = {"Authorization": f"Bearer {tokens['accessToken']}"}
     created = http_json("POST", f"{service.base}/api/admin/api-keys", {"name": "bench", "scopes": scopes}, bearer)
