@@ -81,7 +81,6 @@ POOL_MAX = Gauge(
     "scoreboard_db_pool_max_connections", "The most connections the pools may open.", multiprocess_mode="livesum"
 )
 
-_request_series: dict[tuple[str, str, int], Histogram] = {}
 # prometheus-client chose where values go when it was imported, just before this module: read the same variable now.
 _MULTIPROCESS = MULTIPROCESS_DIR in os.environ
 
@@ -103,11 +102,7 @@ def series(metric: Metric, *values: str) -> Metric:
 def observe_request(route: object, method: str, status: int, seconds: float) -> None:
     """Count a request by the template of the route that served it (never its raw path: ids would be series)."""
     template = getattr(route, "path_format", None) or UNMATCHED
-    key = (template, method if method in METHODS else OTHER_METHOD, status)
-    series = _request_series.get(key)
-    if series is None:  # `labels()` validates and locks on every call: look each series up once
-        series = _request_series[key] = REQUEST_SECONDS.labels(key[0], key[1], str(status))
-    series.observe(seconds)
+    series(REQUEST_SECONDS, template, method if method in METHODS else OTHER_METHOD, str(status)).observe(seconds)
 
 
 def refresh_pool(pool: Pool) -> None:
