@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import io
 import json
@@ -135,6 +136,48 @@ async def test_restore_refuses_a_database_a_running_service_uses_unless_forced(
     assert forced.returncode == 0, forced.stderr
     assert "warning: --force" in forced.stderr
     assert await db.fetchval("SELECT count(*) FROM users WHERE username = 'kept_while_refused'") == 0
+
+
+async def table_the_restore_holds_while_waiting_for_users(db: asyncpg.Connection) -> str:
+    """Wait until the restore waits for `users` while it holds another table; return that table's name."""
+    query = """
+        SELECT c.relname FROM pg_locks waiting
+        JOIN pg_locks held ON held.pid = waiting.pid AND held.granted AND held.mode = 'AccessExclusiveLock'
+        JOIN pg_class c ON c.oid = held.relation AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
+        WHERE NOT waiting.granted AND waiting.relation = 'public.users'::regclass
+        LIMIT 1
+    """
+    for _ in range(300):
+        if table := await db.fetchval(query):
+            return str(table)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the restore never waited for users while holding another table")
+
+
+async def test_a_transaction_that_reaches_for_a_table_the_restore_holds_does_not_fail_the_restore(
+    database_url: str, redis_url: str, tmp_path: Path, db: asyncpg.Connection
+) -> None:
+    """An award-like transaction holds `users`, then reads a table the restore took: both finish, no deadlock."""
+    await award(db, await create_user(db, username="in_flight"), "daily-login")
+    dump = tmp_path / "scoreboard.dump"
+    assert cli("backup", str(dump), database_url=database_url, redis_url=redis_url, data_dir=tmp_path).returncode == 0
+    holder = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("UPDATE users SET updated_at = now() WHERE username = 'in_flight'")
+            restoring = asyncio.create_task(
+                asyncio.to_thread(
+                    cli, "restore", str(dump), database_url=database_url, redis_url=redis_url, data_dir=tmp_path
+                )
+            )
+            held = await table_the_restore_holds_while_waiting_for_users(db)
+            # Locks taken one by one would deadlock here; the restore lets this transaction through instead.
+            await asyncio.wait_for(holder.fetchval(f'SELECT count(*) FROM public."{held}"'), 10)
+        restored = await restoring
+    finally:
+        await holder.close()
+    assert restored.returncode == 0, restored.stderr
+    assert "Redis rebuilt from PostgreSQL: 1 players on the board" in restored.stdout
 
 
 def test_restore_refuses_while_another_process_runs_the_embedded_servers(

@@ -37,6 +37,33 @@ _FRESH_PUBLIC = (
     "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
     "COMMENT ON SCHEMA public IS 'standard public schema';\n"
 )
+# Every table of the old schema, locked in one statement before the DROP. DROP SCHEMA alone locks them one by one, and
+# an award holding one table while it reads the next deadlocks with it. A wait that could be a deadlock gives up
+# before PostgreSQL's deadlock check (1 s by default), lets the traffic pass and tries again.
+_LOCK_OLD_TABLES = """DO $lock$
+DECLARE
+  tables text := (SELECT string_agg(format('%I.%I', schemaname, tablename), ', ' ORDER BY tablename)
+                  FROM pg_tables WHERE schemaname = 'public');
+  deadline timestamptz := clock_timestamp() + interval '60 seconds';
+BEGIN
+  IF tables IS NULL THEN RETURN; END IF;
+  LOOP
+    BEGIN
+      PERFORM set_config('lock_timeout', '400ms', true);
+      EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+      RETURN;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+      IF clock_timestamp() > deadline THEN
+        RAISE EXCEPTION 'the database''s tables stayed in use for 60 s'
+          USING HINT = 'a long transaction holds them (see pg_stat_activity); end it, or stop the service';
+      END IF;
+      PERFORM pg_sleep(0.05 + random() * 0.1);
+    END;
+  END LOOP;
+END
+$lock$;
+SET LOCAL lock_timeout = 0;
+"""
 
 
 class AfterRestoreError(Exception):
@@ -134,7 +161,7 @@ def _replay(archive: Archive, database_url: str, parameters: frozenset[str]) -> 
     """Drop the public schema and replay the archive into it, all in one transaction; return success and errors."""
     url, env = connection(database_url)
     tools = archive.tools
-    prelude = "BEGIN;\nSET client_min_messages = warning;\nDROP SCHEMA IF EXISTS public CASCADE;\n"
+    prelude = f"BEGIN;\nSET client_min_messages = warning;\n{_LOCK_OLD_TABLES}DROP SCHEMA IF EXISTS public CASCADE;\n"
     if not _SCHEMA_PUBLIC.search(archive.toc):
         prelude += _FRESH_PUBLIC
     errors: list[str] = []
