@@ -134,6 +134,9 @@ async def test_entries_carry_the_metadata_of_each_players_standing_submission(
         (-1, {}),  # below its minValue
         (5, {"metadata": {"blob": "x" * 1100}}),  # more than 1 KB
         (5, {"metadata": ["not", "an", "object"]}),
+        (5, {"metadata": {"n": 123456789012345678901234567890}}),  # past 64 bits: JSON's encoder refuses it
+        (5, {"metadata": {"s": "\udc00"}}),  # a lone surrogate is not UTF-8
+        (5, {"metadata": {"s": "a\x00b"}}),  # jsonb cannot hold NUL
         (5, {"extra": 1}),
     ],
 )

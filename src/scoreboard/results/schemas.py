@@ -6,19 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
 from pydantic import AfterValidator, Field, StringConstraints
 
-from scoreboard.kit.schemas import Schema, StrictSchema
+from scoreboard.kit.schemas import Schema, StrictSchema, storable_json
 
 INT64 = 2**63
 METADATA_BYTES = 1024
-
-
-def _small(metadata: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(metadata)) > METADATA_BYTES:
-        raise ValueError(f"metadata must be at most {METADATA_BYTES} bytes of JSON")
-    return metadata
 
 
 Value = Annotated[
@@ -27,7 +20,7 @@ Value = Annotated[
 ]
 Metadata = Annotated[
     dict[str, Any],
-    AfterValidator(_small),
+    AfterValidator(storable_json(METADATA_BYTES)),
     Field(description="A JSON object of at most 1 KB kept with the result (a replay id, a car, a seed)"),
 ]
 

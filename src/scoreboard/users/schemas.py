@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from scoreboard.auth.schemas import Email, Password, Username
-from scoreboard.kit.schemas import Schema
+from scoreboard.kit.schemas import Schema, storable_json
 
 METADATA_MAX_BYTES = 4096
 
@@ -35,34 +34,9 @@ class UserUpdate(Schema):
 
     username: Username | None = None
     email: Email | None = None
-    metadata: dict[str, Any] | None = Field(
+    metadata: Annotated[dict[str, Any], AfterValidator(storable_json(METADATA_MAX_BYTES))] | None = Field(
         None, description=f"Any JSON object up to {METADATA_MAX_BYTES} bytes encoded, without NUL characters"
     )
-
-    @field_validator("metadata")
-    @classmethod
-    def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return value
-        try:
-            encoded = orjson.dumps(value)
-        except orjson.JSONEncodeError as exc:  # a TypeError, which pydantic would not turn into a 422
-            raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
-        if len(encoded) > METADATA_MAX_BYTES:
-            raise ValueError(f"metadata must be at most {METADATA_MAX_BYTES} bytes of JSON")
-        if _has_nul(value):
-            raise ValueError("metadata must not contain NUL characters (PostgreSQL's jsonb cannot hold them)")
-        return value
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 class PasswordChange(Schema):
