@@ -26,6 +26,7 @@ from scoreboard.health.router import router as health_router
 from scoreboard.history import router as history
 from scoreboard.integrity.router import router as integrity_router
 from scoreboard.kit.bodylimit import BodyLimitMiddleware
+from scoreboard.kit.gc_tuning import tune_for_serving
 from scoreboard.kit.logging import configure_logging
 from scoreboard.kit.observe import ObserveMiddleware
 from scoreboard.kit.openapi import install_problem_openapi
@@ -131,12 +132,14 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
 
 
 def create_server_app(settings: Settings | None = None) -> ASGIApp:
-    """The ASGI app a server runs: the app, behind the live accelerator's recorder when that is on and supported."""
+    """The ASGI app a server runs (behind the live accelerator's recorder when on), its process readied for serving."""
     if settings is None:
         # Called by uvicorn in a worker process (`serve --workers N`): nothing configured logging here yet.
         settings = Settings()
         configure_logging(settings.log_level, settings.log_format)
-    return accelerator.outermost(create_app(settings), settings.live_accelerator)
+    app = accelerator.outermost(create_app(settings), settings.live_accelerator)
+    tune_for_serving()  # last: the app's routes and schemas are among what it freezes
+    return app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -24,6 +24,7 @@ from scoreboard.live.delivery import Portable
 from scoreboard.live.hub import Hub
 from tests.fixtures.accounts import player
 from tests.fixtures.apps import running
+from tests.fixtures.collector import restored_collector
 from tests.fixtures.live import Live, award
 from tests.fixtures.polling import eventually
 from tests.fixtures.sockets import attached, update
@@ -70,8 +71,9 @@ async def test_off_by_default_and_on_when_asked_for(settings: Settings) -> None:
         assert type(app.state["hub"].delivery) is Portable
     async with running(settings.model_copy(update={"live_accelerator": True})) as app:
         assert isinstance(app.state["hub"].delivery, Accelerator)
-    assert isinstance(create_server_app(settings), FastAPI)
-    on = create_server_app(settings.model_copy(update={"live_accelerator": True}))
+    with restored_collector():  # create_server_app readies the process's collector for serving
+        assert isinstance(create_server_app(settings), FastAPI)
+        on = create_server_app(settings.model_copy(update={"live_accelerator": True}))
     assert isinstance(on, accelerator_module.RawSendMiddleware)
 
 
