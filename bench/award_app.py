@@ -234,11 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["SCOREBOARD_LOG_LEVEL"] = "WARNING"
     # The bench's one API key makes every award: its per-key limit is not what we measure.
     os.environ["SCOREBOARD_SCORE_RATE_LIMIT_PER_API_KEY"] = str(10**9)
-    if args.database_url is not None and args.redis_url is not None:
-        measure(args, Settings(database_url=args.database_url, redis_url=args.redis_url))
-        return 0
     from scoreboard.cli.runtime import servers
 
+    # Embedded PostgreSQL and Valkey for whichever URL is not given (none when both are).
     with tempfile.TemporaryDirectory(prefix="scoreboard-bench-") as folder:
         given = Settings(data_dir=Path(folder), database_url=args.database_url, redis_url=args.redis_url)
         with servers(given) as settings:
