@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 
 # Net allocations of container objects between young-generation collections (CPython's default is 700). Each request
-# in flight keeps a few hundred such objects alive across its awaits (the ASGI scope, middleware closures, coroutines,
-# the Request), so at 700 the collector ran every few requests, promoted the in-flight objects and, every tenth young
-# pass, swept the whole heap. docs/performance.md has the measurement.
+# in flight keeps many such objects alive across its awaits (the ASGI scope, middleware closures, coroutines, the
+# Request), so at 700 the collector ran every few requests and promoted the in-flight objects, and every tenth middle
+# pass swept the whole heap. docs/performance.md has the measurement.
 YOUNG_THRESHOLD = 10_000
 
 
