@@ -22,7 +22,7 @@ from scoreboard.leaderboard.board import Board, Page, iso_seconds
 from scoreboard.leaderboard.messages import rows
 from scoreboard.leaderboard.tops import Tops, key_of
 from scoreboard.live import events
-from scoreboard.live.client import Client
+from scoreboard.live.client import Client, Clients
 from scoreboard.live.events import MAX_LIMIT, Event
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Audience:
 
     def __init__(self, spec: Spec, period: Period, board: Board, replay: int, since: int | None) -> None:
         self.spec, self.period, self.board = spec, period, board
-        self.clients: set[Client] = set()
+        self.clients: Clients = {}
         self.by_user: dict[UUID, set[Client]] = {}
         self.limits: Counter[int] = Counter()
         self.ring: deque[Event] = deque(maxlen=replay)
@@ -94,7 +94,7 @@ class Audience:
 
     def add(self, client: Client) -> None:
         """Take a client."""
-        self.clients.add(client)
+        self.clients[client] = None
         self.limits[client.limit] += 1
         self.widest = max(self.limits)
         self.left_at = None
@@ -103,7 +103,7 @@ class Audience:
 
     def remove(self, client: Client) -> None:
         """Forget a client."""
-        self.clients.discard(client)
+        self.clients.pop(client, None)
         self.limits[client.limit] -= 1
         if self.limits[client.limit] <= 0:
             del self.limits[client.limit]

@@ -23,6 +23,10 @@ Kind = Literal["sse", "ws"]
 # Queued by `then_snapshot`: where the drainer takes a snapshot (from the new source), after what was queued before.
 SNAPSHOT_DUE = Event(0, "snapshot_due", {})
 PINGS = ("ping", '{"type":"ping"}')  # what a WebSocket client may send to get a `pong`
+# The clients an event goes to, as a dict used as an ordered set: a broadcast walks them in the order they connected,
+# which is the order their objects (and their server's) were made in memory. A set's hash order scatters the walk
+# over the heap, and each delivery then waits on the cache (docs/performance.md, "Walking clients in order").
+Clients = dict["Client", None]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from scoreboard.leaderboard.messages import rank_after, rows
 from scoreboard.leaderboard.tops import GLOBAL, Tops, key_of
 from scoreboard.live import events, sessions
 from scoreboard.live.boards import Audience, Boards, from_tops
-from scoreboard.live.client import Client, Limits
+from scoreboard.live.client import Client, Clients, Limits
 from scoreboard.live.delivery import Delivery
 from scoreboard.live.events import MAX_LIMIT, Event
 
@@ -82,8 +82,8 @@ class Hub:
             settings.stream_max_lifetime_seconds,
             settings.stream_retry_ms,
         )
-        self.clients: set[Client] = set()  # every stream: the global board's and the other boards'
-        self._global: set[Client] = set()  # the global board's
+        self.clients: Clients = {}  # every stream: the global board's and the other boards'
+        self._global: Clients = {}  # the global board's
         self.boards = Boards(catalog, pool, settings.stream_replay_events, tops)
         self.delivery = delivery
         self.subscribed = asyncio.Event()
@@ -178,7 +178,7 @@ class Hub:
         if audience is None:
             self.delivery.attach(client)  # the accelerator's roster: clients of every global event
             client.start(self._replay_after(last_event_id), last_event_id)
-            self._global.add(client)
+            self._global[client] = None
             self._limits[client.limit] += 1
             if client.user_id is not None:
                 self._by_user.setdefault(client.user_id, set()).add(client)
@@ -187,7 +187,7 @@ class Hub:
             self.boards.join(client, audience)
         if self.draining:  # it passed the door just as shutdown began
             client.close("shutdown")
-        self.clients.add(client)
+        self.clients[client] = None
         metrics.LIVE_STREAMS.set(len(self.clients))
         self._empty.clear()
         if client.ip:
@@ -197,13 +197,13 @@ class Hub:
 
     def detach(self, client: Client) -> None:
         """Forget a client."""
-        self.clients.discard(client)
+        self.clients.pop(client, None)
         metrics.LIVE_STREAMS.set(len(self.clients))
         self.delivery.detach(client)
         if client.ip:
             _drop(self._per_ip, client.ip)
         if self.boards.leave(client) is None:
-            self._global.discard(client)
+            self._global.pop(client, None)
             _drop(self._limits, client.limit)
             if client.user_id is not None:
                 group = self._by_user.get(client.user_id)
