@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,6 +46,19 @@ def _accelerator(hub: Hub) -> Accelerator:
 def test_the_installed_uvicorn_and_uvloop_are_in_the_tested_range() -> None:
     # pyproject bounds uvicorn to this range; a failure here means the bound and TESTED disagree.
     assert unsupported() is None
+
+
+def test_pyproject_bounds_uvicorn_and_uvloop_to_the_tested_range() -> None:
+    """A lock upgrade cannot move either package out of the range the accelerator's contract tests cover."""
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    bounds = {}
+    for requirement in project["project"]["dependencies"]:
+        found = re.match(r"([a-z0-9_-]+)(?:\[[^]]*\])?>=([0-9.]+),<([0-9.]+)", requirement)
+        if found:
+            bounds[found[1]] = (found[2], found[3])
+    for name, (lowest, first_untested) in accelerator_module.TESTED.items():
+        as_text = tuple(".".join(map(str, version)).removesuffix(".0") for version in (lowest, first_untested))
+        assert bounds.get(name) == as_text, f"pyproject's bound on {name} is not TESTED's {as_text}"
 
 
 def test_outside_the_tested_range_the_reason_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
