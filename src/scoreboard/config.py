@@ -79,7 +79,9 @@ class Settings(BaseSettings):
         description="Not used: connections open on demand, so the service starts while PostgreSQL is down.",
     )
     db_pool_max_size: int = Field(
-        default=8, ge=1, description="PostgreSQL connections per worker (few is faster; see DESIGN.md)."
+        default=8,
+        ge=1,
+        description="PostgreSQL connections per worker (keep it small: PostgreSQL shares the cores).",
     )
     redis_max_connections: int = Field(
         default=64,

@@ -171,7 +171,7 @@ async def _client(conn: HTTPConnection) -> Client:
     return _client_of(conn)
 
 
-@functools.lru_cache(maxsize=4096)  # a client sends many requests from one address; parsing one costs microseconds
+@functools.lru_cache(maxsize=4096)  # a client sends many requests from one address: parse each address once
 def _address(host: str) -> str | None:
     # Behind a trusted proxy uvicorn takes the client's address from X-Forwarded-For as sent, and PostgreSQL's inet
     # columns refuse anything that is not an address: an unusable one is recorded as unknown.

@@ -190,7 +190,7 @@ class Reconciler:
         self.tidied: datetime | None = None
         self.last_pass: datetime | None = None
         # With a lease, only its holder runs passes: every process re-applying the same users every few seconds
-        # costs each of them (and Redis) as much as one, about a tenth of the award rate with 2 workers.
+        # costs each of them (and Redis) as much as one pass does (docs/performance.md).
         self.lease_ms = int(lease_seconds * 1000) if lease_seconds is not None else None
         self.token = secrets.token_hex(8)
 

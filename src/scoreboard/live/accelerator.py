@@ -28,7 +28,7 @@ T = TypeVar("T")
 # [lowest, first untested) per distribution: the range tests/live/test_accelerator.py ran against.
 TESTED = {"uvicorn": ((0, 54, 0), (0, 55, 0)), "uvloop": ((0, 23, 0), (0, 24, 0))}
 RAW_SEND = "scoreboard.raw_send"  # scope key: the server's own `send`, under every middleware's wrapper
-SPREAD_FROM = 256  # streams; waking a writer thread costs about what it saves at 256 streams
+SPREAD_FROM = 256  # streams; below this, waking a writer thread costs more than it saves (docs/performance.md)
 WRITTEN, WRITTEN_FULL, FULL, GONE = range(4)  # ChunkWriter.offer's outcomes; the last two wrote nothing
 FAILED = -1  # a direct write the socket refused with an error (the transport will find out)
 

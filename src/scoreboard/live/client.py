@@ -103,7 +103,7 @@ class Client:
         self._finish = finish  # None: an SSE stream, whose last chunk is the reconnect hint
         self._limits = limits
         self._snapshot = snapshot
-        # Created only when needed: a deque costs ~750 bytes, and most clients never queue anything.
+        # Created only when needed: an empty deque is not small, and most clients never queue anything.
         self._queue: deque[Event] | None = None
         self._needs_snapshot = False
         self._backlogged = True  # until its opening events are out, everything goes through the queue

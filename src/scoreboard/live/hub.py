@@ -97,8 +97,8 @@ class Hub:
         self._snapshot: tuple[int, asyncio.Task[Event], float] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._stopping = False
-        # Each tick serves one part of the streams, in turn: all 10,000 at once cost about what two events do
-        # (writes, session refreshes), and the events that arrived meanwhile waited behind them.
+        # Each tick serves one part of the streams, in turn: all of them at once held the loop as long as a few
+        # events' broadcasts (writes, session refreshes), and the events that arrived meanwhile waited behind them.
         self.beat_parts = max(1, min(BEAT_PARTS, int(settings.stream_heartbeat_seconds)))
         self._phase = 0
         every = settings.stream_heartbeat_seconds / self.beat_parts
