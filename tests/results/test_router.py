@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -70,6 +71,20 @@ async def test_a_latest_board_keeps_the_last_result_even_when_it_is_worse(
     assert (higher["best"], higher["rank"], higher["improved"]) == (35, 1, True)
     assert table((await entries(client, "level"))["entries"]) == [(str(alice.id), 35, 1), (str(bob.id), 30, 2)]
     assert await standing(db, "level", alice.id) == 35
+
+
+async def test_a_periods_redis_keys_expire_after_its_end_and_grace(
+    client: httpx.AsyncClient, boss: Account, server: dict[str, str], app: Running, redis: Redis
+) -> None:
+    """A daily result board's keys outlive its day by the grace, then Redis drops them (PostgreSQL keeps it)."""
+    board = await result_board(client, boss, "sprints")
+    await submit(client, server, "sprints", (await player(client)).id, 42)
+    family = await redis.keys(f"*{{sprints:{board['currentPeriod']}}}*")
+    assert len(family) >= 4, family  # the board, its order, usernames and reach times
+    ends = datetime.fromisoformat(board["currentPeriodEndsAt"]).timestamp()
+    grace = app.state["settings"].board_period_grace_seconds
+    for key in family:
+        assert abs(await redis.expiretime(key) - (ends + grace)) <= 1, key
 
 
 async def test_an_ascending_board_ranks_the_lowest_value_first_in_redis_and_postgresql_alike(

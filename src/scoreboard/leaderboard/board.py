@@ -136,6 +136,7 @@ class Board:
         self._range = scripts.register_script(scripts_lua.RANGE)
         self._snapshot = scripts.register_script(scripts_lua.SNAPSHOT)
         self._ranks_at = scripts.register_script(scripts_lua.RANKS_AT)
+        self._expire_at = scripts.register_script(scripts_lua.EXPIRE_AT)
 
     async def apply_award(
         self,
@@ -208,6 +209,10 @@ class Board:
                 args += [uid, 0, 0, "", 0]
             caches = [keys.score_cache(uid) for uid in user_ids] if self.caches else []
             await self._sync(keys=[*self.names, *caches], args=args)
+
+    async def expire_at(self, epoch_seconds: int) -> None:
+        """Let the board's keys expire at this time (a period's end plus its grace)."""
+        await self._expire_at(keys=self.names, args=[epoch_seconds])
 
     async def rank_of(self, score: int) -> int:
         """The rank `score` has on the board now."""

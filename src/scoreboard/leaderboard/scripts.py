@@ -271,3 +271,9 @@ local head = {redis.call('GET', KEYS[5]) or '0', built and 1 or 0,
 RANKS_AT = RANKS.replace(
     _RETURN, _RETURN.replace("return flat", "return {redis.call('GET', KEYS[5]) or '0', unpack(flat)}")
 )
+
+# KEYS: a board's keys. ARGV: when they expire (epoch seconds). A finished period's board lasts until then.
+EXPIRE_AT = """
+for _, key in ipairs(KEYS) do redis.call('EXPIREAT', key, ARGV[1]) end
+return #KEYS
+"""

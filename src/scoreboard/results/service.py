@@ -226,10 +226,7 @@ async def apply(state: State, change: Change, mode: SyncMode, submission_id: int
             await board.sync([member], mode)
             expires = Family(spec, period).expires_at(state["settings"].board_period_grace_seconds)
             if expires:
-                async with state["background_redis"].pipeline(transaction=False) as pipe:
-                    for name in board.names:
-                        pipe.expireat(name, expires)
-                    await pipe.execute()
+                await board.expire_at(expires)
             state["tops"].moved([tops.key_of(spec.id, period.key)])
             if standing is not None:
                 rank = await board.rank_of(standing["rank_value"])
@@ -257,7 +254,7 @@ async def _announce(state: State, change: Change, submission_id: int, rank: int 
         "timestamp": iso_seconds(datetime.now(UTC)),
     }
     with contextlib.suppress(RedisError):
-        await state["background_redis"].publish(keys.RESULTS, orjson.dumps(message))
+        await state["redis"].execute("PUBLISH", keys.RESULTS, orjson.dumps(message))
 
 
 async def remove(state: State, submission_id: int, by: UUID, reason: str) -> SubmissionView:
