@@ -86,7 +86,9 @@ async def test_the_published_message_carries_the_award_on_every_other_board(
     body = json.loads(message["data"])
     assert body["type"] == "score_update"
     assert body["newScore"] == 25
-    assert body["boards"] == [{"boardId": "today", "period": board["currentPeriod"], "score": 25, "rank": 1}]
+    assert body["boards"] == [
+        {"boardId": "today", "period": board["currentPeriod"], "score": 25, "rank": 1, "previousScore": 0}
+    ]
 
 
 async def test_ties_on_a_period_board_go_to_whoever_reached_the_score_first_within_the_period(

@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 
 from scoreboard.kit.pipelined import Pipelined
 from scoreboard.leaderboard import keys, repository
-from scoreboard.leaderboard.board import Board, Member
-from scoreboard.leaderboard.messages import ScoreUpdateMessage, rank_after, rows
+from scoreboard.leaderboard.board import Board, Member, Page, PeriodAward
+from scoreboard.leaderboard.messages import ScoreUpdateMessage, board_update, rank_after, rows
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,6 +83,52 @@ async def test_a_published_award_is_a_score_update_message_with_the_boards_rows_
     assert orjson.loads(message["data"])["leaderboard"] == rows(await board.page(0, board.top_n))
     # The award's rank is the rule's, in Lua and in SQL.
     assert parsed.rank == await board.rank_of(45) == await repository.rank_of(db, 45)
+
+
+async def test_each_period_in_the_message_says_what_it_held_before_even_for_awards_out_of_order(
+    board: Board, db: asyncpg.Connection, redis: Redis
+) -> None:
+    """The later award (30 on the day) reaches Redis first: the earlier one then moves nothing, and says so."""
+    (uid,) = await _players(db, [0])
+    await _mirror(board, db, redis)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.UPDATES)
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    for score, history_id in ((30, 2), (20, 1)):
+        await board.apply_award(
+            user_id=uid,
+            username="p0",
+            new_score=score,
+            score_change=10,
+            action_id="quest",
+            at=T0 + timedelta(minutes=history_id),
+            history_id=history_id,
+            periods=[PeriodAward("day", "2026-01-01", score, 0)],
+        )
+    raw: list[bytes] = []
+    async with asyncio.timeout(5):
+        while len(raw) < 2:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                raw.append(message["data"])
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    published = [ScoreUpdateMessage.model_validate_json(data) for data in raw]  # no field missing, none unknown
+    assert [(m.new_score, m.previous_score) for m in published] == [(30, 0), (30, 30)]
+    days = [day for m in published for day in m.boards or ()]
+    assert [(d.board_id, d.score, d.previous_score, d.rank) for d in days] == [("day", 30, 0, 1), ("day", 30, 30, 1)]
+    # What a stream of that board is sent: the seed's fields with the period's own score, rank and previous score.
+    award = orjson.loads(raw[1])
+    update = board_update(award, award["boards"][0], Page([], 0))
+    assert update == {
+        "userId": str(uid),
+        "newScore": 30,
+        "scoreChange": 10,
+        "actionId": "quest",
+        "rank": 1,
+        "timestamp": award["timestamp"],
+        "leaderboard": [],
+        "previousScore": 30,
+    }
 
 
 scores = st.lists(st.integers(0, 6).map(lambda s: s * 10), min_size=1, max_size=30)

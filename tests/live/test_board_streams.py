@@ -27,7 +27,8 @@ from tests.fixtures.problems import assert_problem
 from tests.fixtures.streams import sse, websocket, ws_event
 
 SEED_FIELDS = {"type", "userId", "newScore", "scoreChange", "actionId", "rank", "timestamp", "leaderboard"}
-BOARD_FIELDS = {"eventId", "boardId", "period"}  # a board's update: the global event's id, and which board and period
+# A board's update: the global event's id, which board and period, and what that period held for the player before.
+BOARD_FIELDS = {"eventId", "boardId", "period", "previousScore"}
 GLOBAL_FIELDS = {"eventId", "previousScore"}
 
 
@@ -71,6 +72,7 @@ async def test_a_board_stream_opens_with_its_period_and_follows_the_awards_count
         assert (update.data["boardId"], update.data["period"]) == ("today", board["currentPeriod"])
         assert (update.data["userId"], update.data["actionId"]) == (str(alice.id), "complete-quest")
         assert (update.data["newScore"], update.data["scoreChange"], update.data["rank"]) == (10, 10, 1)
+        assert update.data["previousScore"] == 0  # alice's first award today (her global score was 10 before)
         assert table(update.data["leaderboard"]) == [(str(bob.id), 10, 1), (str(alice.id), 10, 1)]
         assert update.id == update.data["eventId"] == seen_globally.id
         assert update.data["timestamp"] == seen_globally.data["timestamp"]
@@ -78,7 +80,7 @@ async def test_a_board_stream_opens_with_its_period_and_follows_the_awards_count
         # the other boards the award counted on.
         assert set(seen_globally.data) == SEED_FIELDS | GLOBAL_FIELDS | {"boards"}
         assert seen_globally.data["boards"] == [
-            {"boardId": "today", "period": board["currentPeriod"], "score": 10, "rank": 1}
+            {"boardId": "today", "period": board["currentPeriod"], "score": 10, "rank": 1, "previousScore": 0}
         ]
         assert (seen_globally.data["newScore"], seen_globally.data["rank"]) == (20, 1)
 
@@ -98,6 +100,7 @@ async def test_the_websocket_twin_gets_the_same_board_events(live: Live, db: asy
             assert update["type"] == "score_update"
             assert set(update) == SEED_FIELDS | BOARD_FIELDS
             assert (update["newScore"], update["scoreChange"], update["rank"]) == (35, 25, 1)
+            assert update["previousScore"] == 10
             await ws.send("ping")
             assert (await ws_event(ws, "pong"))["type"] == "pong"
 

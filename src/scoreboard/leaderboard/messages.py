@@ -19,6 +19,7 @@ class BoardStanding(Schema):
     period: str
     score: int
     rank: int
+    previous_score: int = Field(description="What that period held for the player before the award")
 
 
 class ScoreUpdateMessage(Schema):
@@ -47,6 +48,21 @@ def rows(page: Page) -> list[dict[str, Any]]:
         )
         for e in page.entries
     ]
+
+
+def board_update(award: dict[str, Any], standing: dict[str, Any], top: Page) -> dict[str, Any]:
+    """The fields of an award's `score_update` on another board's period (`standing`: one of its `boards`)."""
+    # The seed's fields, with the player's score, rank and previous score on that board, and that board's top.
+    return {
+        "userId": award.get("userId"),
+        "newScore": standing.get("score"),
+        "scoreChange": award.get("scoreChange"),
+        "actionId": award.get("actionId"),
+        "rank": standing.get("rank"),
+        "timestamp": award.get("timestamp"),
+        "leaderboard": rows(top),
+        "previousScore": standing.get("previousScore"),
+    }
 
 
 def rank_after(rank: int, score: int, *, before: int, after: int) -> int:

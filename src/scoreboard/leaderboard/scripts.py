@@ -136,17 +136,19 @@ local boards = {}
 for j = 1, (#KEYS - 9) / 4 do
   local k, a = 9 + 4 * (j - 1), 11 + 4 * (j - 1)
   BOARD, RANKED, NAMES, REACHED = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  local before = tonumber(redis.call('ZSCORE', BOARD, uid) or '0')
   raise(uid, tonumber(ARGV[a + 3]), tonumber(ARGV[6]), ARGV[7])
   if ARGV[a + 4] ~= '0' then
     for x = 1, 4 do redis.call('EXPIREAT', KEYS[k + x], ARGV[a + 4]) end
   end
   rank_cache = {}
   local now = tonumber(redis.call('ZSCORE', BOARD, uid))
-  boards[j] = {boardId = ARGV[a + 1], period = ARGV[a + 2], score = now, rank = rank_of(now)}
+  boards[j] = {boardId = ARGV[a + 1], period = ARGV[a + 2], score = now, rank = rank_of(now), previousScore = before}
 end
 BOARD, RANKED, NAMES, REACHED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 rank_cache = {}
--- What the board held before: awards of one user can reach Redis out of order, so "new minus change" is not it.
+-- What the board held before (here and on each period above): awards of one user can reach Redis out of order, so
+-- "new minus change" is not it.
 local previous = tonumber(redis.call('ZSCORE', BOARD, uid) or '0')
 raise(uid, score, tonumber(ARGV[6]), ARGV[7])
 local cached = tonumber(redis.call('GET', KEYS[7]) or '-1')

@@ -19,7 +19,7 @@ from scoreboard.boards.service import Catalog, Target
 from scoreboard.db import Pool
 from scoreboard.leaderboard import service as reads
 from scoreboard.leaderboard.board import Board, Page, iso_seconds
-from scoreboard.leaderboard.messages import rows
+from scoreboard.leaderboard.messages import board_update, rows
 from scoreboard.leaderboard.tops import Tops, key_of
 from scoreboard.live import events
 from scoreboard.live.client import Client, Clients
@@ -221,18 +221,7 @@ class Boards:
             if top is None:
                 made.append((audience, None))
                 continue
-            update = Event.build(
-                "score_update",
-                event.id,
-                userId=payload.get("userId"),
-                newScore=standing.get("score"),
-                scoreChange=payload.get("scoreChange"),
-                actionId=payload.get("actionId"),
-                rank=standing.get("rank"),
-                timestamp=payload.get("timestamp"),
-                leaderboard=rows(top),
-                **audience.fields(),
-            )
+            update = Event.build("score_update", event.id, **board_update(payload, standing, top), **audience.fields())
             made.append((audience, update))
         return made
 
