@@ -36,7 +36,9 @@ async def create_pool(settings: Settings) -> Pool:
         max_size=settings.db_pool_max_size,
         reset=_no_reset,
         command_timeout=30,
-        server_settings={"application_name": "scoreboard"},
+        # No JIT: our queries are short, and a rank counted per row makes a fallback read's estimated cost look
+        # large enough to compile, which then takes longer than the read itself.
+        server_settings={"application_name": "scoreboard", "jit": "off"},
     )
     return await pool
 

@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 from scoreboard.boards import repository
 from scoreboard.integrity import service as integrity
 from scoreboard.leaderboard import reconciler
+from scoreboard.leaderboard import repository as board_sql
+from scoreboard.leaderboard.repository import POINTS
 from tests.fixtures.accounts import admin, player
 from tests.fixtures.apps import Running
 from tests.fixtures.boards import add_board, entries
@@ -200,7 +202,7 @@ async def test_a_deactivated_player_leaves_every_period_board(
     assert response.status_code == 200, response.text
     async with app.state["pool"].acquire() as conn:
         assert [
-            r["id"] for r in await repository.page(conn, "day", (await entries(client, "day"))["period"], 0, 10)
+            r["id"] for r in await board_sql.page(conn, 0, 10, POINTS, "day", (await entries(client, "day"))["period"])
         ] == [stays.id]
     await reconciler.reconcile_since(
         app.state["pool"], app.state["background_redis"], datetime.now(UTC) - timedelta(minutes=1)

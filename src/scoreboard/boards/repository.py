@@ -1,4 +1,4 @@
-"""SQL of the boards: the catalog, each period's standings (same order and ranks as Redis), backfill and totals."""
+"""SQL of the boards: the catalog, periods' standings as Redis holds them, backfill and totals (reads: the board's)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from scoreboard.db import Connection
+from scoreboard.leaderboard import repository as board_sql
 
 _BOARD = (
     "id, name, description, period, time_zone, starts_at, ends_at, action_ids, is_active, created_at, updated_at,"
@@ -84,101 +85,17 @@ async def database_now(conn: Connection) -> datetime:
     return now
 
 
-# The board's order, as Redis keeps it: rank value (the score; a result's value, negated when the lowest ranks first),
-# then who reached it first (to the millisecond), then id (reverse text order, as ZREVRANGE breaks exact ties).
-# Deactivated players are not ranked. Ranks come from board_rank (0007) and result_rank (0008). `current_score` is
-# what a page shows: the score, or the value.
-_TABLES = {
-    "points": ("board_scores", "s.score", "s.score", "board_rank"),
-    "result": ("result_standings", "s.value", "s.rank_value", "result_rank"),
-}
-
-
-def _standings(kind: str) -> str:
-    table, shown, ranked, _ = _TABLES[kind]
-    return f"""
-  SELECT s.user_id AS id, u.username, {shown} AS current_score, {ranked} AS rank_value,
-         floor(extract(epoch FROM s.reached_at) * 1000)::bigint AS reached_ms
-  FROM {table} s JOIN users u ON u.id = s.user_id AND u.is_active
-  WHERE s.board_id = $1 AND s.period = $2
-"""
-
-
-_ORDER = "rank_value DESC, reached_ms, id::text DESC"
-
-
-def _ranked(kind: str) -> str:
-    return f"""
-WITH ranked AS (
-  SELECT st.*, row_number() OVER (ORDER BY {_ORDER}) AS position, count(*) OVER () AS total
-  FROM ({_standings(kind)}) st
-)
-"""
-
-
-def _columns(kind: str) -> str:
-    return f"id, username, current_score, {_TABLES[kind][3]}($1, $2, rank_value) AS rank, position, total"
-
-
-async def total(conn: Connection, board_id: str, period: str, kind: str = "points") -> int:
-    """Ranked players in a period."""
-    count: int = await conn.fetchval(f"SELECT count(*) FROM ({_standings(kind)}) st", board_id, period)
-    return count
-
-
-async def page(
-    conn: Connection, board_id: str, period: str, offset: int, limit: int, kind: str = "points"
-) -> list[asyncpg.Record]:
-    """Rows in board order (the index on (board, period, rank value) hands them over in order; `total` counts)."""
-    ranked, rank = _TABLES[kind][2], _TABLES[kind][3]
-    return await conn.fetch(
-        f"""
-        SELECT id, username, current_score, {rank}($1, $2, rank_value) AS rank
-        FROM ({_standings(kind)} ORDER BY {ranked} DESC, reached_ms, s.user_id::text DESC OFFSET $3 LIMIT $4) page
-        ORDER BY {_ORDER}
-        """,
-        board_id,
-        period,
-        offset,
-        limit,
-    )
-
-
-async def around(
-    conn: Connection, board_id: str, period: str, user_id: UUID, radius: int, kind: str = "points"
-) -> list[asyncpg.Record]:
-    """The user and up to `radius` neighbours either side."""
-    return await conn.fetch(
-        f"""{_ranked(kind)}
-        SELECT {_columns(kind)} FROM ranked
-        WHERE position BETWEEN (SELECT position FROM ranked WHERE id = $3) - $4
-                           AND (SELECT position FROM ranked WHERE id = $3) + $4
-        ORDER BY position
-        """,
-        board_id,
-        period,
-        user_id,
-        radius,
-    )
-
-
-async def ranks(
-    conn: Connection, board_id: str, period: str, user_ids: list[UUID], kind: str = "points"
-) -> list[asyncpg.Record]:
-    """These users' rows, in board order."""
-    return await conn.fetch(
-        f"{_ranked(kind)} SELECT {_columns(kind)} FROM ranked WHERE id = ANY($3::uuid[]) ORDER BY position",
-        board_id,
-        period,
-        user_ids,
-    )
+# Each kind's standings as the board reads and ranks them (leaderboard.repository: one order, one rank rule).
+STANDINGS = {"points": board_sql.POINTS, "result": board_sql.RESULTS}
+# The standings' tables and the column each ranks by, for the loads and checks below (rows as Redis holds them).
+_TABLES = {"points": ("board_scores", "s.score"), "result": ("result_standings", "s.rank_value")}
 
 
 async def members(
     conn: Connection, board_id: str, period: str, user_ids: list[UUID] | None = None, kind: str = "points"
 ) -> list[asyncpg.Record]:
     """A period's standings as Redis holds them (id, rank value, reached, username, active), of some users or all."""
-    table, _, ranked, _ = _TABLES[kind]
+    table, ranked = _TABLES[kind]
     return await conn.fetch(
         f"""
         SELECT s.user_id AS id, u.username, {ranked} AS current_score, s.reached_at AS reached, u.is_active
@@ -211,7 +128,7 @@ async def stream_members(
     conn: Connection, board_id: str, period: str, batch: int, kind: str = "points"
 ) -> AsyncIterator[list[Any]]:
     """Every active player of a period as the board loads them (id, rank value, reach time in ms, username)."""
-    table, _, ranked, _ = _TABLES[kind]
+    table, ranked = _TABLES[kind]
     query = f"""
         SELECT s.user_id::text, {ranked}, floor(extract(epoch FROM s.reached_at) * 1000)::bigint, u.username
         FROM {table} s JOIN users u ON u.id = s.user_id AND u.is_active

@@ -125,32 +125,35 @@ async def read(target: Target, pool: Pool, fast: Callable[[Board], Awaitable[Pag
     return await global_reads.from_postgres(pool, slow, count_sql(target)), "postgres"
 
 
+def _standing(target: Target) -> tuple[global_sql.Standing, tuple[str, ...]]:
+    """Where the board's rule finds a period's players in PostgreSQL, and the board and period it is keyed by."""
+    if target.is_global:
+        return global_sql.GLOBAL, ()
+    return repository.STANDINGS[target.spec.kind], (target.spec.id, target.period.key)
+
+
 def count_sql(target: Target) -> Callable[[Connection], Awaitable[int]]:
     """The PostgreSQL count of a period's ranked players."""
-    if target.is_global:
-        return global_sql.total_players
-    return lambda c: repository.total(c, target.spec.id, target.period.key, target.spec.kind)
+    standing, key = _standing(target)
+    return lambda c: global_sql.total(c, standing, *key)
 
 
 def page_sql(target: Target, offset: int, limit: int) -> Rows:
     """The PostgreSQL twin of a page read."""
-    if target.is_global:
-        return lambda c: global_sql.page(c, offset, limit)
-    return lambda c: repository.page(c, target.spec.id, target.period.key, offset, limit, target.spec.kind)
+    standing, key = _standing(target)
+    return lambda c: global_sql.page(c, offset, limit, standing, *key)
 
 
 def around_sql(target: Target, user_id: UUID, radius: int) -> Rows:
     """The PostgreSQL twin of an around read."""
-    if target.is_global:
-        return lambda c: global_sql.around(c, user_id, radius)
-    return lambda c: repository.around(c, target.spec.id, target.period.key, user_id, radius, target.spec.kind)
+    standing, key = _standing(target)
+    return lambda c: global_sql.around(c, user_id, radius, standing, *key)
 
 
 def ranks_sql(target: Target, user_ids: list[UUID]) -> Rows:
     """The PostgreSQL twin of a ranks read."""
-    if target.is_global:
-        return lambda c: global_sql.ranks(c, user_ids)
-    return lambda c: repository.ranks(c, target.spec.id, target.period.key, user_ids, target.spec.kind)
+    standing, key = _standing(target)
+    return lambda c: global_sql.ranks(c, user_ids, standing, *key)
 
 
 def cursor_of(offset: int) -> str:

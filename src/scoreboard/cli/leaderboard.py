@@ -39,7 +39,7 @@ def rebuild() -> None:
 
     async def work(pool: Any, redis: Any) -> int | None:
         async with pool.acquire() as conn:
-            total = await repository.total_players(conn)
+            total = await repository.total(conn)
         with typer.progressbar(length=total, label="players") as bar:
             return await reconciler.rebuild(pool, redis, progress=bar.update)
 

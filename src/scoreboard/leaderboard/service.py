@@ -63,7 +63,7 @@ async def read(
     pool: Pool,
     fast: Callable[[Board], Awaitable[Page]],
     slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]],
-    count: Count = repository.total_players,
+    count: Count = repository.total,
 ) -> tuple[Page, Source]:
     """Answer from Redis; if it is unreachable, from PostgreSQL."""
     try:
@@ -79,7 +79,7 @@ async def read(
 async def from_postgres(
     pool: Pool,
     slow: Callable[[Connection], Awaitable[list[asyncpg.Record]]],
-    count: Count = repository.total_players,
+    count: Count = repository.total,
 ) -> Page:
     """Rows straight from the source of truth (same order and ranks as the board), with the player count."""
     async with pool.acquire() as conn:

@@ -9,6 +9,7 @@ import asyncpg
 import orjson
 
 from scoreboard.db import Connection
+from scoreboard.leaderboard import repository as board_sql
 
 _SUBMISSION = (
     "id, board_id, period, user_id, value, rank_value, metadata, api_key_id, idempotency_key, created_at,"
@@ -124,8 +125,7 @@ async def restand(conn: Connection, board_id: str, period: str, user_id: UUID) -
 
 async def rank(conn: Connection, board_id: str, period: str, rank_value: int) -> int:
     """The rank a value has on a period (PostgreSQL's, when Redis cannot say)."""
-    found: int = await conn.fetchval("SELECT result_rank($1, $2, $3)", board_id, period, rank_value)
-    return found
+    return await board_sql.rank_of(conn, rank_value, board_sql.RESULTS, board_id, period)
 
 
 async def remove(conn: Connection, submission_id: int, by: UUID, reason: str) -> asyncpg.Record | None:
