@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from scoreboard.embedded.process import free_port
+from tests.fixtures.cli import wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -52,22 +52,6 @@ def install(uv: str, wheel: Path, venv: Path, requirements: Path) -> None:
     offline = subprocess.run([*command, "--offline"], capture_output=True, text=True, timeout=120, check=False)
     if offline.returncode != 0:
         run(*command, timeout=300)
-
-
-def wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, timeout: float = 90) -> None:
-    """Poll /readyz until it says ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            response = httpx.get(f"{base}/readyz", timeout=2)
-            if response.status_code == 200 and response.json()["status"] == "ready":
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"serve was not ready within {timeout:.0f} s:\n{log.read_text()}")
 
 
 def test_the_wheel_carries_the_page_and_migrations_and_serves_from_a_fresh_venv(data_dir: Path) -> None:
@@ -108,7 +92,7 @@ def test_the_wheel_carries_the_page_and_migrations_and_serves_from_a_fresh_venv(
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(proc, base, log)
+        wait_ready(proc, port, log, timeout=90)
         page = httpx.get(f"{base}/", timeout=10)
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
