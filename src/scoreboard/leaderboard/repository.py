@@ -68,7 +68,7 @@ RESULTS = Standing(_PERIOD.format(shown="s.value", ranked="s.rank_value", table=
 
 
 def rank_sql(score: str) -> str:
-    """The global board's rank rule in SQL for `score` (an expression; qualify columns)."""
+    """The global board's rank rule in SQL for `score` (an SQL expression)."""
     return GLOBAL.rank(score)
 
 
